@@ -1,0 +1,198 @@
+"""Gate-level reference cells: the textbook equations, one time step at a time.
+
+They use torch's parameter names, shapes and gate order, so given the same
+weights they match the fused kernels (outputs, final states and gradients), and
+they can return every gate's activation at every step so you can look inside:
+
+    backbone = build_cell("reference_lstm", input_size=8, hidden_size=16)
+    outputs, state, gates = backbone.forward_with_gates(inputs)
+    gates[0]["forget"]  # [B, T, 16]: layer 0, forward direction
+
+They are slow (a Python loop over time); train with the fused cells and load the
+same state dict here to inspect.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from rnnzoo.cells.backbone import RecurrentBackbone, State
+from rnnzoo.cells.registry import register_cell
+
+
+class ReferenceLayer(nn.Module):
+    """One direction of one recurrent layer, written out step by step.
+
+    The input projection ``W_ih x_t + b_ih`` does not depend on the state, so it is
+    computed for all steps at once; :meth:`cell` then applies the recurrence.
+    Subclasses name their gates (:attr:`gate_names`, in torch's order) and
+    implement :meth:`cell`.
+    """
+
+    gate_names: ClassVar[tuple[str, ...]]
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        rows = len(self.gate_names) * hidden_size
+        # Named like torch's single-layer kernels so state dicts are interchangeable.
+        self.weight_ih_l0 = nn.Parameter(torch.empty(rows, input_size))
+        self.weight_hh_l0 = nn.Parameter(torch.empty(rows, hidden_size))
+        self.bias_ih_l0 = nn.Parameter(torch.empty(rows))
+        self.bias_hh_l0 = nn.Parameter(torch.empty(rows))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Uniform(-1/sqrt(H), 1/sqrt(H)) for every parameter, as torch initialises its kernels."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for parameter in self.parameters():
+            nn.init.uniform_(parameter, -bound, bound)
+
+    def cell(self, x_projected: Tensor, state: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """One step: the projected input ``[B, G*H]`` and state -> (new state, gate activations)."""
+        raise NotImplementedError
+
+    def forward(
+        self, inputs: Tensor, state: tuple[Tensor, ...], return_gates: bool = False
+    ) -> tuple[Tensor, tuple[Tensor, ...]] | tuple[Tensor, tuple[Tensor, ...], dict[str, Tensor]]:
+        """Run ``inputs [B, T, I]`` from ``state``; optionally return gates as ``{name: [B, T, H]}``."""
+        projected = F.linear(inputs, self.weight_ih_l0, self.bias_ih_l0)
+        outputs, gates = [], []
+        for t in range(inputs.shape[1]):
+            state, step_gates = self.cell(projected[:, t], state)
+            outputs.append(state[0])
+            gates.append(step_gates)
+        outputs = torch.stack(outputs, dim=1)
+        if not return_gates:
+            return outputs, state
+        stacked = {name: torch.stack([g[k] for g in gates], dim=1) for k, name in enumerate(self.gate_names)}
+        return outputs, state, stacked
+
+
+class ReferenceRNNLayer(ReferenceLayer):
+    """h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) (or relu)."""
+
+    gate_names = ("pre_activation",)
+
+    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh") -> None:
+        super().__init__(input_size, hidden_size)
+        self.activation = torch.tanh if nonlinearity == "tanh" else torch.relu
+
+    def cell(self, x_projected: Tensor, state: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """h_t = f(x-projection + W_hh h_{t-1} + b_hh)."""
+        (h,) = state
+        pre_activation = x_projected + F.linear(h, self.weight_hh_l0, self.bias_hh_l0)
+        return (self.activation(pre_activation),), (pre_activation,)
+
+
+class ReferenceLSTMLayer(ReferenceLayer):
+    """The LSTM: four gates computed from x_t and h_{t-1}, a cell state c_t that they edit.
+
+    i = sigmoid(.)  input gate: how much of the candidate to write
+    f = sigmoid(.)  forget gate: how much of c_{t-1} to keep
+    g = tanh(.)     "gate" gate: the candidate values
+    o = sigmoid(.)  output gate: how much of the cell to reveal
+    c_t = f * c_{t-1} + i * g;   h_t = o * tanh(c_t)
+    """
+
+    gate_names = ("input", "forget", "gate", "output")
+
+    def cell(self, x_projected: Tensor, state: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """One LSTM step over ``(h, c)``."""
+        h, c = state
+        pre = x_projected + F.linear(h, self.weight_hh_l0, self.bias_hh_l0)
+        i, f, g, o = pre.chunk(4, dim=-1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        return (h, c), (i, f, g, o)
+
+
+class ReferenceGRULayer(ReferenceLayer):
+    """The GRU: a reset gate r and an update gate z mixing old state and candidate.
+
+    r = sigmoid(.)                              reset gate
+    z = sigmoid(.)                              update gate
+    n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn))   candidate
+    h_t = (1 - z) * n + z * h_{t-1}
+
+    This is torch's convention: z near 1 keeps the old state, (1 - z) lets the
+    candidate in (some texts swap the roles of z and 1 - z; the model is the same).
+    """
+
+    gate_names = ("reset", "update", "candidate")
+
+    def cell(self, x_projected: Tensor, state: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """One GRU step over ``h``."""
+        (h,) = state
+        x_r, x_z, x_n = x_projected.chunk(3, dim=-1)
+        h_r, h_z, h_n = F.linear(h, self.weight_hh_l0, self.bias_hh_l0).chunk(3, dim=-1)
+        r = torch.sigmoid(x_r + h_r)
+        z = torch.sigmoid(x_z + h_z)
+        n = torch.tanh(x_n + r * h_n)
+        h = (1 - z) * n + z * h
+        return (h,), (r, z, n)
+
+
+class ReferenceBackbone(RecurrentBackbone):
+    """A backbone of reference layers, which can also report its gate activations."""
+
+    def forward_with_gates(
+        self, inputs: Tensor, lengths: Tensor | None = None, state: State | None = None
+    ) -> tuple[Tensor, State, list[dict[str, Tensor]]]:
+        """Like ``forward``, plus each layer's gates.
+
+        Returns:
+            ``(outputs, final_state, gates)`` where ``gates[layer * directions + direction]``
+            maps each gate name to its ``[B, T, H]`` activations (zeros at padded steps,
+            reverse directions in input order).
+        """
+        return self._run(inputs, lengths, state, record_gates=True)
+
+
+@register_cell("reference_rnn")
+class ReferenceRNN(ReferenceBackbone):
+    """Step-by-step vanilla RNN; matches the fused ``rnn`` cell given the same weights."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        nonlinearity: Literal["tanh", "relu"] = "tanh",
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional)
+
+    def make_layer(self, input_size: int, hidden_size: int) -> nn.Module:
+        """A :class:`ReferenceRNNLayer`."""
+        return ReferenceRNNLayer(input_size, hidden_size, self.nonlinearity)
+
+
+@register_cell("reference_lstm")
+class ReferenceLSTM(ReferenceBackbone):
+    """Step-by-step LSTM; matches the fused ``lstm`` cell given the same weights."""
+
+    state_names = ("h", "c")
+
+    def make_layer(self, input_size: int, hidden_size: int) -> nn.Module:
+        """A :class:`ReferenceLSTMLayer`."""
+        return ReferenceLSTMLayer(input_size, hidden_size)
+
+
+@register_cell("reference_gru")
+class ReferenceGRU(ReferenceBackbone):
+    """Step-by-step GRU; matches the fused ``gru`` cell given the same weights."""
+
+    def make_layer(self, input_size: int, hidden_size: int) -> nn.Module:
+        """A :class:`ReferenceGRULayer`."""
+        return ReferenceGRULayer(input_size, hidden_size)

@@ -1,0 +1,105 @@
+"""The ``rnnzoo`` command: a LightningCLI for training, plus ``generate`` for sampling.
+
+rnnzoo fit --config recipes/language_model/tiny_shakespeare-lstm.yaml
+rnnzoo test --config ... --ckpt_path path/to/last.ckpt
+rnnzoo generate --ckpt_path path/to/last.ckpt --prompt "ROMEO:"
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import torch
+from jsonargparse import ArgumentParser
+from lightning import LightningDataModule, LightningModule
+from lightning.pytorch.cli import LightningCLI
+
+from rnnzoo.tasks import RNNTask
+
+
+class RnnzooCLI(LightningCLI):
+    """LightningCLI whose data module tells the model its vocabulary size.
+
+    The link is applied at instantiation (Lightning issue 17275): the data
+    module builds its tokenizer from the training split when asked for
+    ``vocab_size``, before ``setup()``.
+    """
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        """Link ``data.vocab_size`` into the model."""
+        parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
+
+
+def load_task(ckpt_path: str, map_location: str | torch.device = "cpu") -> RNNTask:
+    """Load any rnnzoo task from a Lightning checkpoint, tokenizer included.
+
+    The task class is read from the checkpoint, so callers need not know it.
+    """
+    if not os.path.isfile(ckpt_path):
+        raise FileNotFoundError(f"no checkpoint at {ckpt_path!r}")
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    task = checkpoint.get("rnnzoo", {}).get("task")
+    if task is None:
+        raise ValueError(f"{ckpt_path!r} is not an rnnzoo checkpoint (it names no rnnzoo task)")
+    module, _, name = task.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    return cls.load_from_checkpoint(ckpt_path, map_location=map_location)
+
+
+def generate(
+    ckpt_path: str,
+    prompt: str = "\n",
+    max_new_tokens: int = 500,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int | None = None,
+    device: str = "cpu",
+) -> str:
+    """Sample text from a language-model checkpoint.
+
+    Args:
+        ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        prompt: text to continue.
+        max_new_tokens: how many tokens to add.
+        temperature: below 1 is more conservative, 0 is greedy.
+        top_k: sample among the k most likely tokens only.
+        seed: seed for reproducible samples.
+        device: where to run (``cpu``, ``cuda``).
+    """
+    model = load_task(ckpt_path, map_location=device)
+    if not hasattr(model, "generate"):
+        raise ValueError(f"{ckpt_path!r} holds a {type(model).__name__}, which does not generate text")
+    return model.generate(prompt, max_new_tokens, temperature, top_k, seed)
+
+
+def _generate_command(args: list[str]) -> None:
+    parser = ArgumentParser(prog="rnnzoo generate", description="Sample text from a language-model checkpoint.")
+    parser.add_function_arguments(generate)
+    config = parser.parse_args(args)
+    try:
+        print(generate(**config.as_dict()))
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        parser.error(str(error))
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``rnnzoo`` command."""
+    args = sys.argv[1:] if args is None else list(args)
+    if args and args[0] == "generate":
+        _generate_command(args[1:])
+        return
+    RnnzooCLI(
+        LightningModule,
+        LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=args,
+        save_config_kwargs={"overwrite": True},
+    )
+
+
+if __name__ == "__main__":
+    main()

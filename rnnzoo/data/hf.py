@@ -1,0 +1,56 @@
+"""Loading HuggingFace datasets by hub id or local folder, with errors that say what to fix."""
+
+from __future__ import annotations
+
+import os
+
+from datasets import Dataset, DatasetDict, load_dataset
+
+
+def load_splits(dataset: str, name: str | None = None, revision: str | None = None) -> DatasetDict:
+    """``datasets.load_dataset(dataset, name, revision)``: a hub id online or a local folder offline.
+
+    Raises:
+        FileNotFoundError: when ``dataset`` looks like a path and nothing is there.
+        ConnectionError: when the hub cannot be reached for a hub id (e.g. offline).
+    """
+    # A hub id is "name" or "owner/name"; anything else is meant as a folder.
+    looks_local = dataset.startswith((".", "/", "~")) or dataset.count("/") > 1
+    if looks_local and not os.path.exists(os.path.expanduser(dataset)):
+        raise FileNotFoundError(
+            f"dataset folder {dataset!r} does not exist; give an existing local folder or a hub id "
+            "such as 'karpathy/tiny_shakespeare'"
+        )
+    try:
+        splits = load_dataset(os.path.expanduser(dataset), name=name, revision=revision)
+    except (ConnectionError, FileNotFoundError, ValueError) as error:
+        raise type(error)(
+            f"could not load dataset {dataset!r} (name={name!r}, revision={revision!r}): {error}. "
+            "Check the hub id or point it at a local folder; offline, hub ids only work when cached."
+        ) from error
+    if not isinstance(splits, DatasetDict):
+        raise TypeError(f"dataset {dataset!r} did not load as named splits (got {type(splits).__name__})")
+    return splits
+
+
+def get_split(splits: DatasetDict, split: str, dataset: str, column: str | None = None) -> Dataset:
+    """One split, checked to exist, to have rows and (optionally) to hold ``column``.
+
+    Raises:
+        KeyError: for a missing split or column, listing what exists.
+        ValueError: for an empty split.
+    """
+    if split not in splits:
+        raise KeyError(
+            f"dataset {dataset!r} has no split {split!r}; its splits are {sorted(splits)}. "
+            "Set the data module's split names to one of them."
+        )
+    rows = splits[split]
+    if column is not None and column not in rows.column_names:
+        raise KeyError(
+            f"split {split!r} of dataset {dataset!r} has no column {column!r}; "
+            f"its columns are {rows.column_names}. Set text_column to one of them."
+        )
+    if len(rows) == 0:
+        raise ValueError(f"split {split!r} of dataset {dataset!r} is empty")
+    return rows

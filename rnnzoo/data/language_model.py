@@ -1,0 +1,181 @@
+"""Language-model data: one text stream per split, cut into contiguous TBPTT chunks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from lightning import LightningDataModule
+from torch import Tensor
+from torch.utils.data import DataLoader, IterableDataset
+
+from rnnzoo.data.hf import get_split, load_splits
+from rnnzoo.tokenizers import CharTokenizer
+
+log = logging.getLogger(__name__)
+
+
+class ContiguousChunks(IterableDataset):
+    """A token stream as ``batch_size`` parallel rows, yielded as consecutive chunks.
+
+    Row ``b`` of batch ``k + 1`` continues exactly where row ``b`` of batch ``k``
+    stopped, so a model that carries its hidden state from batch to batch reads
+    each row as one continuous text (as in pytorch/examples' word_language_model).
+    Each item is a whole batch ``(inputs [B, t], targets [B, t])`` with
+    ``t = steps`` except perhaps for the last one; targets are inputs shifted by one.
+
+    Args:
+        tokens: ``[N]`` the whole stream.
+        batch_size: parallel rows ``B``.
+        steps: chunk length (the truncated-BPTT length).
+    """
+
+    def __init__(self, tokens: Tensor, batch_size: int, steps: int) -> None:
+        super().__init__()
+        row_length = tokens.numel() // batch_size
+        if row_length < 2:
+            raise ValueError(
+                f"a stream of {tokens.numel()} tokens is too short for {batch_size} rows: "
+                f"need at least {2 * batch_size}; lower the batch size"
+            )
+        self.rows = tokens[: batch_size * row_length].view(batch_size, row_length)
+        self.steps = steps
+
+    def __len__(self) -> int:
+        """Number of chunks (batches)."""
+        return -(-(self.rows.shape[1] - 1) // self.steps)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield ``(inputs, targets)`` chunks in order."""
+        for start in range(0, self.rows.shape[1] - 1, self.steps):
+            end = min(start + self.steps, self.rows.shape[1] - 1)
+            yield self.rows[:, start:end], self.rows[:, start + 1 : end + 1]
+
+
+class LanguageModelDataModule(LightningDataModule):
+    """Character-level language-model data from any HuggingFace dataset with a text column.
+
+    ``dataset`` is a hub id or a local folder, loaded by the same
+    ``datasets.load_dataset`` call. The rows of each split are joined with
+    newlines into one stream (so the hub's one-row-per-split tiny_shakespeare
+    and a one-line-per-row local copy give the same text). The tokenizer is built
+    from the training split on first use, so :attr:`vocab_size` is known before
+    ``setup()`` and the CLI can pass it to the model.
+
+    Args:
+        dataset: hub id (``karpathy/tiny_shakespeare``) or local folder.
+        name: the dataset's configuration name, if it has several.
+        revision: a hub revision (branch, tag or commit).
+        text_column: the column holding the text.
+        train_split: split the tokenizer and model are trained on.
+        val_split: split for validation.
+        test_split: split for testing (and for ``predict``).
+        batch_size: parallel streams per training batch.
+        eval_batch_size: parallel streams for validation and test; fewer streams
+            means each is longer and read with more context.
+        tbptt_steps: characters per training chunk: the model carries its state
+            across chunks but back-propagates through at most this many steps.
+        unk_token: an extra vocabulary entry standing for characters unseen in
+            training; None (the default) makes such characters an error.
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        name: str | None = None,
+        revision: str | None = None,
+        text_column: str = "text",
+        train_split: str = "train",
+        val_split: str = "validation",
+        test_split: str = "test",
+        batch_size: int = 64,
+        eval_batch_size: int = 16,
+        tbptt_steps: int = 128,
+        unk_token: str | None = None,
+    ) -> None:
+        super().__init__()
+        for option, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if value <= 0:
+                raise ValueError(f"{option} must be a positive integer, got {value}")
+        if tbptt_steps <= 0:
+            raise ValueError(f"tbptt_steps must be a positive number of characters per chunk, got {tbptt_steps}")
+        self.save_hyperparameters()
+        self.dataset = dataset
+        self.text_column = text_column
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.tbptt_steps = tbptt_steps
+        self.unk_token = unk_token
+        self._splits = None
+        self._tokenizer: CharTokenizer | None = None
+        self.streams: dict[str, Tensor] = {}
+
+    @property
+    def tokenizer(self) -> CharTokenizer:
+        """The character tokenizer, built from the training split on first use."""
+        if self._tokenizer is None:
+            self._tokenizer = CharTokenizer.from_text(self.text(self.hparams.train_split), self.unk_token)
+            log.info("built a %d-character vocabulary from split %r", len(self._tokenizer), self.hparams.train_split)
+        return self._tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        """Vocabulary size, known before ``setup()``."""
+        return len(self.tokenizer)
+
+    def text(self, split: str) -> str:
+        """The rows of ``split`` joined with newlines."""
+        if self._splits is None:
+            self._splits = load_splits(self.dataset, self.hparams.name, self.hparams.revision)
+        rows = get_split(self._splits, split, self.dataset, self.text_column)[self.text_column]
+        text = "\n".join(row for row in rows if row is not None)
+        if not text:
+            raise ValueError(f"split {split!r} of dataset {self.dataset!r} has no text in column {self.text_column!r}")
+        return text
+
+    def encode_split(self, split: str) -> Tensor:
+        """The token stream of ``split``, with a clear error for characters unseen in training."""
+        try:
+            return self.tokenizer.encode(self.text(split))
+        except ValueError as error:
+            raise ValueError(f"split {split!r}: {error}; or set the data module's unk_token") from None
+
+    def setup(self, stage: str) -> None:
+        """Encode the splits the stage needs (each rank of a multi-GPU run gets its own slice)."""
+        needed = {
+            "fit": [self.hparams.train_split, self.hparams.val_split],
+            "validate": [self.hparams.val_split],
+            "test": [self.hparams.test_split],
+            "predict": [self.hparams.test_split],
+        }[stage]
+        for split in needed:
+            if split not in self.streams:
+                self.streams[split] = self._rank_slice(self.encode_split(split))
+
+    def _rank_slice(self, tokens: Tensor) -> Tensor:
+        trainer = self.trainer
+        if trainer is None or trainer.world_size == 1:
+            return tokens
+        part = tokens.numel() // trainer.world_size
+        return tokens[trainer.global_rank * part : (trainer.global_rank + 1) * part]
+
+    def _loader(self, split: str, batch_size: int) -> DataLoader:
+        chunks = ContiguousChunks(self.streams[split], batch_size, self.tbptt_steps)
+        # Items are whole batches already, in an order that matters: no sampler, no shuffling.
+        return DataLoader(chunks, batch_size=None)
+
+    def train_dataloader(self) -> DataLoader:
+        """Contiguous training chunks of ``batch_size`` x ``tbptt_steps``."""
+        return self._loader(self.hparams.train_split, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        """Contiguous validation chunks of ``eval_batch_size`` rows."""
+        return self._loader(self.hparams.val_split, self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        """Contiguous test chunks of ``eval_batch_size`` rows."""
+        return self._loader(self.hparams.test_split, self.eval_batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The test split, for per-character scores."""
+        return self._loader(self.hparams.test_split, self.eval_batch_size)

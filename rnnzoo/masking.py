@@ -1,0 +1,57 @@
+"""The one masking helper: padded batches as lengths, masks and per-sequence reversal."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def lengths_to_mask(lengths: Tensor, max_length: int | None = None) -> Tensor:
+    """Return a ``[B, T]`` bool mask that is True at the real (non-padded) steps.
+
+    Args:
+        lengths: ``[B]`` number of real steps of each sequence.
+        max_length: ``T``; defaults to the longest length.
+    """
+    max_length = int(lengths.max()) if max_length is None else max_length
+    steps = torch.arange(max_length, device=lengths.device)
+    return steps.unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def reverse_padded(inputs: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse every sequence of a left-aligned padded batch within its own length.
+
+    Step ``t < length`` moves to ``length - 1 - t``; padded steps stay where they
+    are. Applying it twice gives the input back, so the same call undoes it. This is
+    what lets the reverse direction of a bidirectional layer start at each
+    sequence's last real step instead of on padding.
+
+    Args:
+        inputs: ``[B, T, *]`` batch-first tensor.
+        lengths: ``[B]`` real lengths, or None when no sequence is padded.
+    """
+    if lengths is None:
+        return inputs.flip(1)
+    batch, steps = inputs.shape[:2]
+    positions = torch.arange(steps, device=inputs.device).expand(batch, steps)
+    lengths = lengths.to(inputs.device).unsqueeze(1)
+    index = torch.where(positions < lengths, lengths - 1 - positions, positions)
+    index = index.view(batch, steps, *([1] * (inputs.dim() - 2))).expand_as(inputs)
+    return inputs.gather(1, index)
+
+
+def check_lengths(lengths: Tensor, batch_size: int, max_length: int) -> Tensor:
+    """Validate a ``lengths`` tensor against its batch and return it as int64 on the CPU.
+
+    Raises:
+        ValueError: naming the problem, when the shape or values do not fit the batch.
+    """
+    if lengths.dim() != 1 or lengths.shape[0] != batch_size:
+        raise ValueError(f"lengths must have shape [batch_size] = [{batch_size}], got {list(lengths.shape)}")
+    lengths = lengths.detach().to("cpu", torch.int64)
+    if bool((lengths < 1).any()) or bool((lengths > max_length).any()):
+        raise ValueError(
+            f"every length must lie in [1, {max_length}] (the padded number of steps), "
+            f"got min {int(lengths.min())} and max {int(lengths.max())}"
+        )
+    return lengths
