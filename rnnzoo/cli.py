@@ -17,6 +17,7 @@ from jsonargparse import ArgumentParser
 from lightning import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
+from rnnzoo.cells import get_cell_class
 from rnnzoo.tasks import RNNTask
 
 
@@ -31,6 +32,13 @@ class RnnzooCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: Any) -> None:
         """Link ``data.vocab_size`` into the model."""
         parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        """Check the cell name first, so a typo is one clear error rather than a union-type report."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        cell = config.get("model", {}).get("init_args", {}).get("cell")
+        if isinstance(cell, str):
+            get_cell_class(cell)
 
 
 def load_task(ckpt_path: str, map_location: str | torch.device = "cpu") -> RNNTask:
@@ -85,20 +93,31 @@ def _generate_command(args: list[str]) -> None:
         parser.error(str(error))
 
 
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, ConnectionError)
+"""Errors that mean "fix your input": shown as one line unless RNNZOO_DEBUG=1 asks for the traceback."""
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``rnnzoo`` command."""
-    args = sys.argv[1:] if args is None else list(args)
-    if args and args[0] == "generate":
-        _generate_command(args[1:])
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv and argv[0] == "generate":
+        _generate_command(argv[1:])
         return
-    RnnzooCLI(
-        LightningModule,
-        LightningDataModule,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        args=args,
-        save_config_kwargs={"overwrite": True},
-    )
+    try:
+        RnnzooCLI(
+            LightningModule,
+            LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=args,
+            save_config_kwargs={"overwrite": True},
+        )
+    except USER_ERRORS as error:
+        if os.environ.get("RNNZOO_DEBUG"):
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"rnnzoo: error: {message}\n(set RNNZOO_DEBUG=1 to see the traceback)", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

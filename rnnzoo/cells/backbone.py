@@ -31,6 +31,8 @@ from rnnzoo.masking import check_lengths, reverse_padded
 State = Tensor | tuple[Tensor, ...]
 """A backbone state: one tensor, or a tuple of them (LSTM's ``(h, c)``)."""
 
+_OUTPUTS = "__outputs__"  # key of a layer's outputs among its per-step tensors (gates use their own names)
+
 LayerRun = Callable[[Tensor, tuple[Tensor, ...]], tuple[dict[str, Tensor], tuple[Tensor, ...]]]
 
 
@@ -159,7 +161,7 @@ class RecurrentBackbone(nn.Module):
                 step_outputs, final = _run_padded(run, sequence, lengths, start_state)
                 if reverse:
                     step_outputs = {k: reverse_padded(v, lengths) for k, v in step_outputs.items()}
-                direction_outputs.append(step_outputs.pop("output"))
+                direction_outputs.append(step_outputs.pop(_OUTPUTS))
                 finals.append(final)
                 gates.append(step_outputs)
             layer_input = torch.cat(direction_outputs, dim=-1)
@@ -196,9 +198,9 @@ def _layer_runner(layer: nn.Module, record_gates: bool) -> LayerRun:
     def run(inputs: Tensor, state: tuple[Tensor, ...]) -> tuple[dict[str, Tensor], tuple[Tensor, ...]]:
         if record_gates:
             outputs, final, gates = layer(inputs, state, return_gates=True)
-            return {"output": outputs, **gates}, final
+            return {_OUTPUTS: outputs, **gates}, final
         outputs, final = layer(inputs, state)
-        return {"output": outputs}, final
+        return {_OUTPUTS: outputs}, final
 
     return run
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from datasets import Dataset, DatasetDict, load_dataset
+from datasets.exceptions import DatasetGenerationError
 
 
 def load_splits(dataset: str, name: str | None = None, revision: str | None = None) -> DatasetDict:
@@ -23,9 +24,11 @@ def load_splits(dataset: str, name: str | None = None, revision: str | None = No
         )
     try:
         splits = load_dataset(os.path.expanduser(dataset), name=name, revision=revision)
-    except (ConnectionError, FileNotFoundError, ValueError) as error:
-        raise type(error)(
-            f"could not load dataset {dataset!r} (name={name!r}, revision={revision!r}): {error}. "
+    except (ConnectionError, FileNotFoundError, ValueError, DatasetGenerationError) as error:
+        cause = f" ({error.__cause__})" if error.__cause__ else ""
+        kind = ValueError if isinstance(error, DatasetGenerationError) else type(error)
+        raise kind(
+            f"could not load dataset {dataset!r} (name={name!r}, revision={revision!r}): {error}{cause}. "
             "Check the hub id or point it at a local folder; offline, hub ids only work when cached."
         ) from error
     if not isinstance(splits, DatasetDict):

@@ -129,7 +129,7 @@ class LanguageModelDataModule(LightningDataModule):
             self._splits = load_splits(self.dataset, self.hparams.name, self.hparams.revision)
         rows = get_split(self._splits, split, self.dataset, self.text_column)[self.text_column]
         text = "\n".join(row for row in rows if row is not None)
-        if not text:
+        if not text.strip():
             raise ValueError(f"split {split!r} of dataset {self.dataset!r} has no text in column {self.text_column!r}")
         return text
 

@@ -118,10 +118,13 @@ class LanguageModel(RNNTask):
     def on_validation_epoch_start(self) -> None:
         """Validation reads its streams from h_0 = 0."""
         self.carried_states["val"] = None
+        # Fresh metric tensors made in this loop's grad mode (a standalone validate runs in inference mode).
+        self.val_nll.reset()
 
     def on_test_epoch_start(self) -> None:
         """Testing reads its streams from h_0 = 0."""
         self.carried_states["test"] = None
+        self.test_nll.reset()
 
     def on_predict_epoch_start(self) -> None:
         """Scoring reads its streams from h_0 = 0."""

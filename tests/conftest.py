@@ -1,0 +1,46 @@
+"""Shared fixtures: offline HuggingFace, the real datasets in ../shared/data, tiny text corpora."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# A stray hub call must fail fast instead of hanging.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# Recipes name hub ids; tests read the local copies of the same data.
+LOCAL_COPIES = {"karpathy/tiny_shakespeare": "tiny_shakespeare"}
+
+
+def shared_dataset(folder: str) -> Path:
+    """The local copy of a real dataset, or skip the test saying why."""
+    path = SHARED_DATA / folder
+    if not path.is_dir():
+        pytest.skip(f"real dataset {folder!r} not found at {path} (the shared data folder is absent)")
+    return path
+
+
+TINY_TEXT = (
+    "First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
+    "All:\nSpeak, speak.\n\nFirst Citizen:\nYou are all resolved rather to die than to famish?\n\n"
+    "All:\nResolved. resolved.\n"
+) * 8
+TINY_TEXT = TINY_TEXT.rstrip("\n")  # a text file's last newline is not a row of its own
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> Path:
+    """A folder dataset with train/validation/test text files, one line a row."""
+    folder = tmp_path / "tiny_corpus"
+    folder.mkdir()
+    lines = TINY_TEXT.split("\n")
+    third = len(lines) // 3
+    (folder / "train.txt").write_text("\n".join(lines))
+    (folder / "validation.txt").write_text("\n".join(lines[:third]))
+    (folder / "test.txt").write_text("\n".join(lines[third : 2 * third]))
+    return folder

@@ -1,0 +1,191 @@
+"""Backbones: the registry, reference == fused, padding exactness, step == forward, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, map_state, register_cell
+from rnnzoo.cells.fused import FusedLSTMLayer
+
+LENGTHS = torch.tensor([7, 3, 1, 5, 7])
+CELL_CASES = [("rnn", {}), ("rnn", {"nonlinearity": "relu"}), ("lstm", {}), ("gru", {})]
+
+
+def as_tuple(state):
+    return (state,) if isinstance(state, torch.Tensor) else tuple(state)
+
+
+def make_pair(name, options, num_layers, bidirectional, seed=0):
+    torch.manual_seed(seed)
+    kwargs = dict(num_layers=num_layers, bidirectional=bidirectional, **options)
+    fused = build_cell(name, 4, 6, **kwargs)
+    reference = build_cell(f"reference_{name}", 4, 6, **kwargs)
+    reference.load_state_dict(fused.state_dict())
+    return fused, reference
+
+
+def test_registry_lists_builtins_and_filters():
+    assert {"rnn", "lstm", "gru", "reference_rnn", "reference_lstm", "reference_gru"} <= set(list_cells())
+    assert list_cells("reference_*") == ["reference_gru", "reference_lstm", "reference_rnn"]
+
+
+def test_unknown_cell_names_the_available_ones():
+    with pytest.raises(ValueError, match=r"unknown cell 'lstn'.*gru.*lstm"):
+        build_cell("lstn", 4, 6)
+
+
+def test_unknown_cell_option_is_a_clear_error():
+    with pytest.raises(ValueError, match="cell 'lstm'.*does not accept.*nonlinearity"):
+        build_cell("lstm", 4, 6, nonlinearity="relu")
+
+
+@pytest.mark.parametrize("name,options", CELL_CASES)
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_reference_matches_fused(name, options, num_layers, bidirectional):
+    fused, reference = make_pair(name, options, num_layers, bidirectional)
+    inputs = torch.randn(5, 7, 4)
+    grad_out = torch.randn(5, 7, fused.output_size)
+    results = []
+    for backbone in (fused, reference):
+        x = inputs.clone().requires_grad_(True)
+        outputs, state = backbone(x, LENGTHS)
+        loss = (outputs * grad_out).sum() + sum(s.pow(2).sum() for s in as_tuple(state))
+        loss.backward()
+        grads = [p.grad for p in backbone.parameters()]
+        results.append((outputs, as_tuple(state), x.grad, grads))
+    (out_f, state_f, dx_f, grads_f), (out_r, state_r, dx_r, grads_r) = results
+    torch.testing.assert_close(out_r, out_f, atol=1e-5, rtol=1e-5)
+    for a, b in zip(state_r, state_f, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(dx_r, dx_f, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads_r, grads_f, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name,options", CELL_CASES)
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("prefix", ["", "reference_"])
+def test_padded_batch_equals_each_sequence_alone(name, options, bidirectional, prefix):
+    torch.manual_seed(1)
+    backbone = build_cell(prefix + name, 4, 6, num_layers=2, bidirectional=bidirectional, **options)
+    inputs = torch.randn(5, 7, 4)
+    # Garbage in the padding must not leak anywhere.
+    padded = inputs.clone()
+    for row, length in enumerate(LENGTHS):
+        padded[row, length:] = 1e3
+    outputs, state = backbone(padded, LENGTHS)
+    for row, length in enumerate(LENGTHS.tolist()):
+        alone_out, alone_state = backbone(inputs[row : row + 1, :length])
+        torch.testing.assert_close(outputs[row, :length], alone_out[0], atol=1e-6, rtol=1e-5)
+        assert outputs[row, length:].abs().max() == 0 if length < 7 else True
+        for batched, single in zip(as_tuple(state), as_tuple(alone_state), strict=True):
+            torch.testing.assert_close(batched[:, row], single[:, 0], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+def test_padded_batch_matches_torch_packed_sequence(name):
+    """Oracle: torch's own multi-layer bidirectional kernel over a PackedSequence."""
+    torch.manual_seed(2)
+    ours = build_cell(name, 4, 6, num_layers=2, bidirectional=True)
+    torch_cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[name]
+    oracle = torch_cls(4, 6, num_layers=2, bidirectional=True, batch_first=True)
+    with torch.no_grad():
+        for layer in range(2):
+            for direction, suffix in enumerate(["", "_reverse"]):
+                for param in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    source = getattr(ours.layers[layer][direction], f"{param}_l0")
+                    getattr(oracle, f"{param}_l{layer}{suffix}").copy_(source)
+    inputs = torch.randn(5, 7, 4)
+    packed = nn.utils.rnn.pack_padded_sequence(inputs, LENGTHS, batch_first=True, enforce_sorted=False)
+    expected_packed, expected_state = oracle(packed)
+    expected, _ = nn.utils.rnn.pad_packed_sequence(expected_packed, batch_first=True, total_length=7)
+    outputs, state = ours(inputs, LENGTHS)
+    torch.testing.assert_close(outputs, expected, atol=1e-6, rtol=1e-5)
+    for a, b in zip(as_tuple(state), as_tuple(expected_state), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "reference_lstm"])
+def test_step_by_step_equals_whole_sequence(name):
+    torch.manual_seed(3)
+    backbone = build_cell(name, 4, 6, num_layers=2)
+    inputs = torch.randn(3, 5, 4)
+    outputs, final = backbone(inputs)
+    state = None
+    for t in range(5):
+        output_t, state = backbone.step(inputs[:, t], state)
+        torch.testing.assert_close(output_t, outputs[:, t], atol=1e-6, rtol=1e-5)
+    for a, b in zip(as_tuple(state), as_tuple(final), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_default_state_is_zero_and_state_carries_over():
+    torch.manual_seed(4)
+    backbone = build_cell("lstm", 4, 6, num_layers=2)
+    inputs = torch.randn(2, 8, 4)
+    out_default, _ = backbone(inputs)
+    out_zeros, _ = backbone(inputs, state=backbone.initial_state(2))
+    torch.testing.assert_close(out_default, out_zeros)
+    first, state = backbone(inputs[:, :3])
+    second, _ = backbone(inputs[:, 3:], state=state)
+    torch.testing.assert_close(torch.cat([first, second], 1), out_default, atol=1e-6, rtol=1e-5)
+    assert map_state(torch.Tensor.detach, state)[0].requires_grad is False
+
+
+def test_lstm_gates_follow_the_equations():
+    torch.manual_seed(5)
+    backbone = build_cell("reference_lstm", 4, 6)
+    inputs = torch.randn(2, 5, 4)
+    outputs, (h, c), gates = backbone.forward_with_gates(inputs)
+    g = gates[0]
+    assert set(g) == {"input", "forget", "gate", "output"}
+    cell = torch.zeros(2, 6)
+    for t in range(5):
+        cell = g["forget"][:, t] * cell + g["input"][:, t] * g["gate"][:, t]
+        torch.testing.assert_close(outputs[:, t], g["output"][:, t] * torch.tanh(cell))
+    torch.testing.assert_close(c[0], cell)
+
+
+def test_gru_update_gate_mixes_with_one_minus_z():
+    torch.manual_seed(6)
+    backbone = build_cell("reference_gru", 4, 6)
+    inputs = torch.randn(2, 5, 4)
+    outputs, _, gates = backbone.forward_with_gates(inputs, torch.tensor([5, 3]))
+    z, n = gates[0]["update"], gates[0]["candidate"]
+    previous = torch.zeros(2, 6)
+    for t in range(3):
+        expected = (1 - z[:, t]) * n[:, t] + z[:, t] * previous
+        torch.testing.assert_close(outputs[:, t], expected)
+        previous = expected
+    assert z[1, 3:].abs().max() == 0  # padded steps report no gates
+
+
+def test_bad_inputs_get_clear_errors():
+    backbone = build_cell("gru", 4, 6, bidirectional=True)
+    with pytest.raises(ValueError, match=r"inputs of shape \[batch, steps, 4\]"):
+        backbone(torch.randn(2, 3, 5))
+    with pytest.raises(ValueError, match="state of 1 tensor"):
+        backbone(torch.randn(2, 3, 4), state=torch.zeros(1, 2, 6))
+    with pytest.raises(ValueError, match="lie in"):
+        backbone(torch.randn(2, 3, 4), torch.tensor([4, 1]))
+    with pytest.raises(ValueError, match="bidirectional"):
+        backbone.step(torch.randn(2, 4))
+    with pytest.raises(ValueError, match="dropout"):
+        build_cell("lstm", 4, 6, dropout=1.5)
+
+
+def test_user_registered_cell_is_built_by_name():
+    @register_cell("test_tiny_lstm")
+    class TinyLSTM(RecurrentBackbone):
+        state_names = ("h", "c")
+
+        def make_layer(self, input_size, hidden_size):
+            return FusedLSTMLayer(input_size, hidden_size)
+
+    backbone = build_cell("test_tiny_lstm", 3, 5, num_layers=2)
+    assert isinstance(backbone, TinyLSTM)
+    outputs, (h, c) = backbone(torch.randn(2, 4, 3), torch.tensor([4, 2]))
+    assert outputs.shape == (2, 4, 5) and h.shape == c.shape == (2, 2, 5)

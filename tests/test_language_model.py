@@ -1,0 +1,235 @@
+"""The char-LM: data streams, truncated BPTT state carrying, checkpoints, generation, learning."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import TINY_TEXT, shared_dataset
+from datasets import Dataset, DatasetDict
+from lightning import Trainer
+
+from rnnzoo import CharTokenizer, LanguageModel, LanguageModelDataModule, load_task
+from rnnzoo.data import ContiguousChunks, get_split
+
+
+def small_model(vocab_size: int, cell: str = "lstm", **kwargs) -> LanguageModel:
+    torch.manual_seed(0)
+    return LanguageModel(vocab_size, cell=cell, hidden_size=32, num_layers=2, dropout=0.0, **kwargs)
+
+
+def quiet_trainer(tmp_path, **kwargs) -> Trainer:
+    options = dict(
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+    )
+    return Trainer(accelerator="cpu", devices=1, **{**options, **kwargs})
+
+
+def test_contiguous_chunks_continue_each_row():
+    tokens = torch.arange(103)
+    chunks = ContiguousChunks(tokens, batch_size=4, steps=6)
+    pieces = list(chunks)
+    assert len(pieces) == len(chunks) == math.ceil((25 - 1) / 6)
+    inputs = torch.cat([x for x, _ in pieces], dim=1)
+    targets = torch.cat([y for _, y in pieces], dim=1)
+    rows = tokens[:100].view(4, 25)
+    torch.testing.assert_close(inputs, rows[:, :-1])
+    torch.testing.assert_close(targets, rows[:, 1:])
+
+
+def test_local_lines_and_single_row_give_the_same_stream(tmp_path, tiny_corpus):
+    single = tmp_path / "single_row"
+    single.mkdir()
+    for split in ("train", "validation", "test"):
+        text = (tiny_corpus / f"{split}.txt").read_text()
+        (single / f"{split}.jsonl").write_text(json.dumps({"text": text}) + "\n")
+    by_line = LanguageModelDataModule(str(tiny_corpus))
+    by_split = LanguageModelDataModule(str(single))
+    assert by_line.text("train") == by_split.text("train") == TINY_TEXT
+    assert by_line.tokenizer == by_split.tokenizer
+
+
+def test_vocab_size_is_known_before_setup(tiny_corpus):
+    data = LanguageModelDataModule(str(tiny_corpus))
+    assert data.vocab_size == len(set(TINY_TEXT))
+    assert data.streams == {}
+
+
+def test_bad_data_gets_clear_errors(tmp_path, tiny_corpus):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        LanguageModelDataModule(str(tmp_path / "missing")).vocab_size
+    with pytest.raises(KeyError, match=r"no split 'dev'.*\['test', 'train', 'validation'\]"):
+        LanguageModelDataModule(str(tiny_corpus), train_split="dev").vocab_size
+    with pytest.raises(KeyError, match="no column 'content'.*text_column"):
+        LanguageModelDataModule(str(tiny_corpus), text_column="content").vocab_size
+    with pytest.raises(ValueError, match="tbptt_steps must be a positive"):
+        LanguageModelDataModule(str(tiny_corpus), tbptt_steps=0)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "train.txt").write_text("\n\n")
+    with pytest.raises(ValueError, match="no text"):
+        LanguageModelDataModule(str(empty)).vocab_size
+    no_rows = DatasetDict({"train": Dataset.from_dict({"text": []})})
+    with pytest.raises(ValueError, match="split 'train' of dataset 'x' is empty"):
+        get_split(no_rows, "train", "x", "text")
+    unseen = tmp_path / "unseen"
+    unseen.mkdir()
+    (unseen / "train.txt").write_text("abc abc\n")
+    (unseen / "validation.txt").write_text("abcz\n")
+    data = LanguageModelDataModule(str(unseen), batch_size=1, eval_batch_size=1)
+    with pytest.raises(ValueError, match="split 'validation'.*'z'.*unk_token"):
+        data.setup("fit")
+    data = LanguageModelDataModule(str(unseen), batch_size=1, eval_batch_size=1, unk_token="?")
+    data.setup("fit")
+    assert data.tokenizer.decode(data.streams["validation"]) == "abc?"
+
+
+def test_tbptt_carries_the_detached_state_from_chunk_to_chunk(tiny_corpus):
+    data = LanguageModelDataModule(str(tiny_corpus), batch_size=3, tbptt_steps=5)
+    data.setup("fit")
+    model = small_model(data.vocab_size)
+    seen_states, final_states = [], []
+    original_forward = model.backbone.forward
+
+    def spy(inputs, lengths=None, state=None):
+        seen_states.append(state)
+        outputs, final = original_forward(inputs, lengths, state)
+        final_states.append(final)
+        return outputs, final
+
+    model.backbone.forward = spy
+    model.on_train_epoch_start()
+    for index, batch in enumerate(data.train_dataloader()):
+        loss = model.training_step(batch, index)
+        loss.backward()  # would fail if the graph reached into the previous chunk's freed buffers
+        if index == 3:
+            break
+    assert seen_states[0] is None  # h_0 = 0 at the start of the stream
+    for k in range(1, 4):
+        for start, end in zip(seen_states[k], final_states[k - 1], strict=True):
+            torch.testing.assert_close(start, end)
+            assert not start.requires_grad
+    model.on_train_epoch_start()
+    assert model.carried_state("train", 3) is None
+
+
+def test_chunked_validation_equals_one_long_pass(tiny_corpus):
+    """Carrying the state makes chunk boundaries invisible: same loss as the unchunked stream."""
+    data = LanguageModelDataModule(str(tiny_corpus), eval_batch_size=2, tbptt_steps=7)
+    data.setup("validate")
+    model = small_model(data.vocab_size).eval()
+    chunked = []
+    model.on_validation_epoch_start()
+    with torch.no_grad():
+        for index, batch in enumerate(data.val_dataloader()):
+            model.validation_step(batch, index)
+        chunked = model.val_nll.compute()
+        rows = ContiguousChunks(data.streams["validation"], 2, 10**9).rows
+        logits, _ = model(rows[:, :-1])
+        whole = torch.nn.functional.cross_entropy(logits.flatten(0, 1), rows[:, 1:].flatten())
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_checkpoint_round_trip_gives_identical_logits(tmp_path, tiny_corpus):
+    data = LanguageModelDataModule(str(tiny_corpus), batch_size=4, tbptt_steps=16)
+    model = small_model(data.vocab_size, cell="gru")
+    trainer = quiet_trainer(tmp_path, max_steps=3, limit_val_batches=1)
+    trainer.fit(model, datamodule=data)
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+
+    restored = LanguageModel.load_from_checkpoint(path)  # no CLI, no dataset
+    assert restored.tokenizer == data.tokenizer
+    tokens = data.tokenizer.encode("Speak, speak.").unsqueeze(0)
+    model.eval()
+    restored.eval()
+    torch.testing.assert_close(restored(tokens)[0], model(tokens)[0], rtol=0, atol=0)
+    assert isinstance(load_task(str(path)), LanguageModel)
+    assert restored.generate("All:", 20, seed=3) == model.generate("All:", 20, seed=3)
+
+
+def test_checkpoint_from_a_future_format_is_refused(tmp_path, tiny_corpus):
+    data = LanguageModelDataModule(str(tiny_corpus))
+    model = small_model(data.vocab_size)
+    model.tokenizer = data.tokenizer
+    trainer = quiet_trainer(tmp_path, max_steps=1, limit_val_batches=0)
+    trainer.fit(model, datamodule=data)
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=False)
+    checkpoint["rnnzoo"]["format"] = 99
+    torch.save(checkpoint, path)
+    with pytest.raises(ValueError, match="format 99.*upgrade rnnzoo"):
+        LanguageModel.load_from_checkpoint(path)
+
+
+def test_generate_reads_the_prompt_from_zero_state_and_is_reproducible():
+    tokenizer = CharTokenizer.from_text("abcdefgh \n")
+    model = small_model(len(tokenizer))
+    model.tokenizer = tokenizer
+    text = model.generate("abc", max_new_tokens=12, seed=7)
+    assert text.startswith("abc") and len(text) == 15
+    assert model.generate("abc", max_new_tokens=12, seed=7) == text
+    # Greedy decoding equals the argmax of one forward pass, step after step.
+    greedy = model.generate("abc", max_new_tokens=5, temperature=0)
+    ids = tokenizer.encode("abc").unsqueeze(0)
+    for _ in range(5):
+        logits, _ = model(ids)  # whole sequence from h_0 = 0
+        ids = torch.cat([ids, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert greedy == tokenizer.decode(ids[0])
+
+
+def test_generate_bad_prompts_get_clear_errors():
+    tokenizer = CharTokenizer.from_text("abc")
+    model = small_model(len(tokenizer))
+    with pytest.raises(RuntimeError, match="no tokenizer"):
+        model.generate("a")
+    model.tokenizer = tokenizer
+    with pytest.raises(ValueError, match="prompt holds 1 character.*'é'"):
+        model.generate("abé")
+    with pytest.raises(ValueError, match="prompt is empty"):
+        model.generate("")
+    with pytest.raises(ValueError, match="temperature"):
+        model.generate("a", temperature=-1)
+
+
+def test_tokenizer_mismatch_is_caught_at_setup(tmp_path, tiny_corpus):
+    data = LanguageModelDataModule(str(tiny_corpus))
+    model = small_model(data.vocab_size + 1)
+    with pytest.raises(ValueError, match="tokenizer has .* tokens but the model was built for"):
+        quiet_trainer(tmp_path, max_steps=1).fit(model, datamodule=data)
+
+
+def test_weight_tying_shares_the_matrix():
+    model = LanguageModel(10, hidden_size=8, num_layers=1, tie_weights=True)
+    assert model.head.weight is model.embedding.weight
+    with pytest.raises(ValueError, match="tie_weights"):
+        LanguageModel(10, hidden_size=8, embedding_size=4, tie_weights=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_loss_falls_on_real_text(tmp_path, cell):
+    folder = shared_dataset("tiny_shakespeare")
+    piece = tmp_path / "shakespeare_slice"
+    piece.mkdir()
+    (piece / "train.txt").write_text((folder / "train.txt").read_text()[:60_000])
+    (piece / "validation.txt").write_text((folder / "validation.txt").read_text()[:8_000])
+    data = LanguageModelDataModule(str(piece), batch_size=16, eval_batch_size=4, tbptt_steps=64)
+    torch.manual_seed(0)
+    model = LanguageModel(data.vocab_size, cell=cell, hidden_size=128, num_layers=1, dropout=0.0)
+    trainer = quiet_trainer(tmp_path, max_steps=1)
+    before = trainer.validate(model, datamodule=data, verbose=False)[0]["val_loss"]
+    trainer = quiet_trainer(tmp_path, max_steps=150, val_check_interval=150, check_val_every_n_epoch=None)
+    model.optimizer_factory = lambda params: torch.optim.AdamW(params, lr=5e-3)
+    trainer.fit(model, datamodule=data)
+    after = trainer.validate(model, datamodule=data, verbose=False)[0]["val_loss"]
+    assert before > 3.5  # about ln(65): knows nothing
+    assert after < 2.6, f"validation loss only fell from {before:.3f} to {after:.3f}"
