@@ -111,6 +111,10 @@ def main(args: list[str] | None = None) -> None:
             subclass_mode_data=True,
             args=args,
             save_config_kwargs={"overwrite": True},
+            parser_kwargs={
+                "description": "Train and evaluate rnnzoo models from YAML recipes. "
+                "To sample from a language-model checkpoint: rnnzoo generate --help"
+            },
         )
     except USER_ERRORS as error:
         if os.environ.get("RNNZOO_DEBUG"):

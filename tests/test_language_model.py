@@ -233,3 +233,22 @@ def test_loss_falls_on_real_text(tmp_path, cell):
     after = trainer.validate(model, datamodule=data, verbose=False)[0]["val_loss"]
     assert before > 3.5  # about ln(65): knows nothing
     assert after < 2.6, f"validation loss only fell from {before:.3f} to {after:.3f}"
+
+
+def test_predict_scores_every_token_like_test(tmp_path, tiny_corpus):
+    data = LanguageModelDataModule(str(tiny_corpus), eval_batch_size=2, tbptt_steps=16)
+    model = small_model(data.vocab_size)
+    trainer = quiet_trainer(tmp_path)
+    scores = trainer.predict(model, datamodule=data)
+    test_loss = trainer.test(model, datamodule=data, verbose=False)[0]["test_loss"]
+    per_token = torch.cat(scores, dim=1)
+    assert per_token.shape[0] == 2 and per_token.shape[1] == data.streams["test"].numel() // 2 - 1
+    assert per_token.mean().item() == pytest.approx(test_loss, rel=1e-5)
+
+
+def test_data_tokenizer_must_match_the_models(tmp_path, tiny_corpus):
+    data = LanguageModelDataModule(str(tiny_corpus))
+    model = small_model(data.vocab_size)
+    model.tokenizer = CharTokenizer(reversed(data.tokenizer.vocabulary))
+    with pytest.raises(ValueError, match="data module's tokenizer .* differs from the model's"):
+        quiet_trainer(tmp_path, max_steps=1).fit(model, datamodule=data)

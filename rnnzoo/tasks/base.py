@@ -53,8 +53,13 @@ class RNNTask(LightningModule):
         """Take the data module's tokenizer when the model has none yet."""
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         tokenizer = getattr(datamodule, "tokenizer", None)
-        if self.tokenizer is None and tokenizer is not None:
+        if self.tokenizer is None:
             self.tokenizer = tokenizer
+        elif tokenizer is not None and tokenizer != self.tokenizer:
+            raise ValueError(
+                f"the data module's tokenizer ({tokenizer!r}) differs from the model's ({self.tokenizer!r}): "
+                "the model would read ids it was not trained on. Build both from the same training split."
+            )
         self.check_tokenizer()
 
     def check_tokenizer(self) -> None:
