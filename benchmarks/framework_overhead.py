@@ -39,9 +39,7 @@ def hand_written_seconds(datamodule, args) -> float:
     torch.manual_seed(0)
     model = HandWrittenLM(datamodule.vocab_size, args.hidden, args.layers, 0.2)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    autocast = (
-        torch.autocast("cpu", dtype=torch.bfloat16) if args.precision == "bf16-mixed" else nullcontext()
-    )
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.precision == "bf16-mixed" else nullcontext()
     state, start = None, 0.0
     batches = iter(datamodule.train_dataloader())
     for step in range(args.warmup + args.steps):
@@ -91,8 +89,12 @@ def main() -> None:
         f"precision {args.precision}, {args.steps} timed steps after {args.warmup}, {args.repeats} alternating runs"
     )
     rows = [
-        [name, f"{statistics.median(values):,.0f}", ", ".join(f"{v:,.0f}" for v in values),
-         f"{statistics.median(values) / baseline:.3f}x"]
+        [
+            name,
+            f"{statistics.median(values):,.0f}",
+            ", ".join(f"{v:,.0f}" for v in values),
+            f"{statistics.median(values) / baseline:.3f}x",
+        ]
         for name, values in results.items()
     ]
     print_table(["loop", "median tokens/s", "runs", "vs hand-written"], rows)

@@ -1,6 +1,6 @@
 """Training throughput of the gate-level reference cells vs torch's fused kernels, same model and data.
 
-    python benchmarks/reference_vs_fused.py --steps 10
+python benchmarks/reference_vs_fused.py --steps 10
 """
 
 from __future__ import annotations
