@@ -1,11 +1,12 @@
 """Swappable recurrent backbones behind one contract, chosen by name."""
 
-from rnnzoo.cells.backbone import RecurrentBackbone, State, map_state
+from rnnzoo.cells.backbone import ElmanRNN, RecurrentBackbone, State, map_state
 from rnnzoo.cells.fused import FusedGRU, FusedLSTM, FusedRNN
 from rnnzoo.cells.reference import ReferenceBackbone, ReferenceGRU, ReferenceLSTM, ReferenceRNN
 from rnnzoo.cells.registry import build_cell, get_cell_class, list_cells, register_cell
 
 __all__ = [
+    "ElmanRNN",
     "FusedGRU",
     "FusedLSTM",
     "FusedRNN",

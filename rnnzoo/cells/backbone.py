@@ -20,7 +20,7 @@ single-direction layer (:meth:`RecurrentBackbone.make_layer`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -46,7 +46,8 @@ def map_state(fn: Callable[[Tensor], Tensor], state: State) -> State:
 class RecurrentBackbone(nn.Module):
     """Stacked, optionally bidirectional recurrent layers behind the backbone contract.
 
-    Subclasses set :attr:`state_names` and implement :meth:`make_layer`. A layer
+    Subclasses set :attr:`state_names` and :attr:`layer_class` (or override
+    :meth:`make_layer`). A layer
     maps ``inputs [B, T, I]`` and a state tuple of ``[B, H]`` tensors to
     ``(outputs [B, T, H], final state tuple)`` for sequences without padding;
     this class handles padding by running each layer up to each distinct length
@@ -62,6 +63,7 @@ class RecurrentBackbone(nn.Module):
     """
 
     state_names: ClassVar[tuple[str, ...]] = ("h",)
+    layer_class: ClassVar[Callable[..., nn.Module]]
 
     def __init__(
         self,
@@ -96,8 +98,10 @@ class RecurrentBackbone(nn.Module):
         )
 
     def make_layer(self, input_size: int, hidden_size: int) -> nn.Module:
-        """Build one single-direction layer (see the class docstring for its contract)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement make_layer()")
+        """Build one single-direction layer (see the class docstring): ``layer_class(input_size, hidden_size)``."""
+        if not hasattr(self, "layer_class"):
+            raise NotImplementedError(f"{type(self).__name__} must set layer_class or implement make_layer()")
+        return self.layer_class(input_size, hidden_size)
 
     @property
     def output_size(self) -> int:
@@ -242,3 +246,30 @@ def _run_padded(
             tensors.append(tensors[0].new_zeros(batch, steps - start, tensors[0].shape[-1]))
         merged[name] = torch.cat(tensors, dim=1).index_select(0, inverse)
     return merged, tuple(tensor.index_select(0, inverse) for tensor in state)
+
+
+class ElmanRNN(RecurrentBackbone):
+    """The vanilla (Elman) RNN, h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), any layer implementation.
+
+    Args:
+        nonlinearity: ``"tanh"`` (the classic) or ``"relu"``.
+        other arguments: see :class:`RecurrentBackbone`.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        nonlinearity: Literal["tanh", "relu"] = "tanh",
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional)
+
+    def make_layer(self, input_size: int, hidden_size: int) -> nn.Module:
+        """``layer_class(input_size, hidden_size, nonlinearity)``."""
+        return self.layer_class(input_size, hidden_size, self.nonlinearity)

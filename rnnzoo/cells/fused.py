@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from torch import Tensor, nn
 
-from rnnzoo.cells.backbone import RecurrentBackbone
+from rnnzoo.cells.backbone import ElmanRNN, RecurrentBackbone
 from rnnzoo.cells.registry import register_cell
 
 
@@ -47,31 +45,10 @@ class FusedGRULayer(_FusedLayer, nn.GRU):
 
 
 @register_cell("rnn")
-class FusedRNN(RecurrentBackbone):
-    """Vanilla (Elman) RNN, h_t = tanh(W_ih x_t + W_hh h_{t-1} + b), on torch's kernel.
+class FusedRNN(ElmanRNN):
+    """Vanilla RNN (``nonlinearity`` tanh or relu) on torch's kernel."""
 
-    Args:
-        nonlinearity: ``"tanh"`` (the classic) or ``"relu"``.
-        other arguments: see :class:`~rnnzoo.cells.RecurrentBackbone`.
-    """
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        nonlinearity: Literal["tanh", "relu"] = "tanh",
-    ) -> None:
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional)
-
-    def make_layer(self, input_size: int, hidden_size: int) -> nn.Module:
-        """A single-layer ``nn.RNN``."""
-        return FusedRNNLayer(input_size, hidden_size, self.nonlinearity)
+    layer_class = FusedRNNLayer
 
 
 @register_cell("lstm")
@@ -79,16 +56,11 @@ class FusedLSTM(RecurrentBackbone):
     """LSTM (forget, input, gate and output gates over a cell state) on torch's kernel."""
 
     state_names = ("h", "c")
-
-    def make_layer(self, input_size: int, hidden_size: int) -> nn.Module:
-        """A single-layer ``nn.LSTM``."""
-        return FusedLSTMLayer(input_size, hidden_size)
+    layer_class = FusedLSTMLayer
 
 
 @register_cell("gru")
 class FusedGRU(RecurrentBackbone):
     """GRU (update gate z, reset gate r) on torch's kernel."""
 
-    def make_layer(self, input_size: int, hidden_size: int) -> nn.Module:
-        """A single-layer ``nn.GRU``."""
-        return FusedGRULayer(input_size, hidden_size)
+    layer_class = FusedGRULayer

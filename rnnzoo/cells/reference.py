@@ -15,13 +15,13 @@ same state dict here to inspect.
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnzoo.cells.backbone import RecurrentBackbone, State
+from rnnzoo.cells.backbone import ElmanRNN, RecurrentBackbone, State
 from rnnzoo.cells.registry import register_cell
 
 
@@ -156,26 +156,10 @@ class ReferenceBackbone(RecurrentBackbone):
 
 
 @register_cell("reference_rnn")
-class ReferenceRNN(ReferenceBackbone):
+class ReferenceRNN(ReferenceBackbone, ElmanRNN):
     """Step-by-step vanilla RNN; matches the fused ``rnn`` cell given the same weights."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        nonlinearity: Literal["tanh", "relu"] = "tanh",
-    ) -> None:
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional)
-
-    def make_layer(self, input_size: int, hidden_size: int) -> nn.Module:
-        """A :class:`ReferenceRNNLayer`."""
-        return ReferenceRNNLayer(input_size, hidden_size, self.nonlinearity)
+    layer_class = ReferenceRNNLayer
 
 
 @register_cell("reference_lstm")
@@ -183,16 +167,11 @@ class ReferenceLSTM(ReferenceBackbone):
     """Step-by-step LSTM; matches the fused ``lstm`` cell given the same weights."""
 
     state_names = ("h", "c")
-
-    def make_layer(self, input_size: int, hidden_size: int) -> nn.Module:
-        """A :class:`ReferenceLSTMLayer`."""
-        return ReferenceLSTMLayer(input_size, hidden_size)
+    layer_class = ReferenceLSTMLayer
 
 
 @register_cell("reference_gru")
 class ReferenceGRU(ReferenceBackbone):
     """Step-by-step GRU; matches the fused ``gru`` cell given the same weights."""
 
-    def make_layer(self, input_size: int, hidden_size: int) -> nn.Module:
-        """A :class:`ReferenceGRULayer`."""
-        return ReferenceGRULayer(input_size, hidden_size)
+    layer_class = ReferenceGRULayer
