@@ -58,6 +58,22 @@ def test_fit_then_generate_from_the_checkpoint(tiny_corpus, tmp_path, monkeypatc
     main(["generate", "--ckpt_path", str(checkpoints[0]), "--prompt", "All:", "--max_new_tokens", "30", "--seed", "1"])
     text = capsys.readouterr().out
     assert text.startswith("All:") and len(text.rstrip("\n")) >= 30
+    main(
+        [
+            "test",
+            "--config",
+            str(recipe),
+            "--data.dataset",
+            str(tiny_corpus),
+            "--model.hidden_size",
+            "16",
+            "--trainer.precision",
+            "32",
+            "--ckpt_path",
+            str(checkpoints[0]),
+        ]
+    )
+    assert "test_bpc" in capsys.readouterr().out
 
 
 def test_print_config_shows_the_recipe(capsys):
