@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,20 @@ def timed_fit(model, datamodule, steps: int, warmup: int, precision: str) -> flo
     )
     trainer.fit(model, datamodule=datamodule)
     return timer.end - timer.start
+
+
+def alternate(variants: dict, datamodule, steps: int, warmup: int, repeats: int) -> dict[str, float]:
+    """Median training tokens/s of each variant, the variants taking turns so noise hits them alike.
+
+    ``variants`` maps a name to ``(make_model, precision)``; ``make_model()`` builds a fresh model.
+    """
+    tokens = steps * datamodule.hparams.batch_size * datamodule.hparams.tbptt_steps
+    speeds: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, (make_model, precision) in variants.items():
+            torch.manual_seed(0)
+            speeds[name].append(tokens / timed_fit(make_model(), datamodule, steps, warmup, precision))
+    return {name: statistics.median(values) for name, values in speeds.items()}
 
 
 def machine() -> str:

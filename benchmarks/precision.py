@@ -1,15 +1,13 @@
-"""Training tokens/s of the tiny-shakespeare LSTM recipe's model in fp32 vs bf16 autocast, side by side.
+"""Training tokens/s of the tiny-shakespeare recipes' model in fp32 vs bf16 autocast, side by side.
 
-python benchmarks/precision.py --steps 20 --repeats 2
+python benchmarks/precision.py --steps 10 --repeats 1
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 
-import torch
-from common import machine, print_table, shared_dataset, timed_fit
+from common import alternate, machine, print_table, shared_dataset
 
 from rnnzoo import LanguageModel, LanguageModelDataModule
 
@@ -23,16 +21,20 @@ def main() -> None:
     args = parser.parse_args()
     data = LanguageModelDataModule(shared_dataset("tiny_shakespeare"), batch_size=64, tbptt_steps=128)
     data.setup("fit")
-    tokens = args.steps * 64 * 128
     rows = []
     for cell in args.cells:
-        speeds = {"32": [], "bf16-mixed": []}
-        for _ in range(args.repeats):
-            for precision in speeds:
-                torch.manual_seed(0)
-                model = LanguageModel(data.vocab_size, cell, hidden_size=512, num_layers=2, dropout=0.4)
-                speeds[precision].append(tokens / timed_fit(model, data, args.steps, args.warmup, precision))
-        fp32, bf16 = statistics.median(speeds["32"]), statistics.median(speeds["bf16-mixed"])
+
+        def make_model(cell: str = cell) -> LanguageModel:
+            return LanguageModel(data.vocab_size, cell, hidden_size=512, num_layers=2, dropout=0.4)
+
+        speeds = alternate(
+            {"32": (make_model, "32"), "bf16-mixed": (make_model, "bf16-mixed")},
+            data,
+            args.steps,
+            args.warmup,
+            args.repeats,
+        )
+        fp32, bf16 = speeds["32"], speeds["bf16-mixed"]
         rows.append([cell, f"{fp32:,.0f}", f"{bf16:,.0f}", f"{bf16 / fp32:.2f}x"])
     print(f"machine: {machine()}")
     print(f"model: 2x512 char-LM, batch 64 x 128, {args.steps} timed steps after {args.warmup}, {args.repeats} runs")

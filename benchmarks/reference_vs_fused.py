@@ -1,15 +1,13 @@
 """Training throughput of the gate-level reference cells vs torch's fused kernels, same model and data.
 
-python benchmarks/reference_vs_fused.py --steps 10
+python benchmarks/reference_vs_fused.py --steps 6 --repeats 1
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 
-import torch
-from common import machine, print_table, shared_dataset, timed_fit
+from common import alternate, machine, print_table, shared_dataset
 
 from rnnzoo import LanguageModel, LanguageModelDataModule
 
@@ -25,16 +23,14 @@ def main() -> None:
     args = parser.parse_args()
     data = LanguageModelDataModule(shared_dataset("tiny_shakespeare"), batch_size=args.batch, tbptt_steps=args.tbptt)
     data.setup("fit")
-    tokens = args.steps * args.batch * args.tbptt
     rows = []
     for kind in ("rnn", "lstm", "gru"):
-        speeds = {"fused": [], "reference": []}
-        for _ in range(args.repeats):
-            for variant, cell in (("fused", kind), ("reference", f"reference_{kind}")):
-                torch.manual_seed(0)
-                model = LanguageModel(data.vocab_size, cell, args.hidden, num_layers=2, dropout=0.0)
-                speeds[variant].append(tokens / timed_fit(model, data, args.steps, args.warmup, "32"))
-        fused, reference = statistics.median(speeds["fused"]), statistics.median(speeds["reference"])
+        variants = {
+            variant: (lambda cell=cell: LanguageModel(data.vocab_size, cell, args.hidden, 2, dropout=0.0), "32")
+            for variant, cell in (("fused", kind), ("reference", f"reference_{kind}"))
+        }
+        speeds = alternate(variants, data, args.steps, args.warmup, args.repeats)
+        fused, reference = speeds["fused"], speeds["reference"]
         rows.append([kind, f"{fused:,.0f}", f"{reference:,.0f}", f"{reference / fused:.3f}x"])
     print(f"machine: {machine()}")
     print(f"model: 2x{args.hidden} char-LM, batch {args.batch} x {args.tbptt}, fp32, {args.steps} timed steps")

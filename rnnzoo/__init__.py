@@ -2,9 +2,8 @@
 
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, register_cell
-from rnnzoo.cli import load_task
 from rnnzoo.data import LanguageModelDataModule
-from rnnzoo.tasks import LanguageModel, RNNTask
+from rnnzoo.tasks import LanguageModel, RNNTask, load_task
 from rnnzoo.tokenizers import CharTokenizer
 
 __all__ = [

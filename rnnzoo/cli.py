@@ -7,18 +7,16 @@ rnnzoo generate --ckpt_path path/to/last.ckpt --prompt "ROMEO:"
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from typing import Any
 
-import torch
 from jsonargparse import ArgumentParser
 from lightning import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
 from rnnzoo.cells import get_cell_class
-from rnnzoo.tasks import RNNTask
+from rnnzoo.tasks import load_task
 
 
 class RnnzooCLI(LightningCLI):
@@ -39,22 +37,6 @@ class RnnzooCLI(LightningCLI):
         cell = config.get("model", {}).get("init_args", {}).get("cell")
         if isinstance(cell, str):
             get_cell_class(cell)
-
-
-def load_task(ckpt_path: str, map_location: str | torch.device = "cpu") -> RNNTask:
-    """Load any rnnzoo task from a Lightning checkpoint, tokenizer included.
-
-    The task class is read from the checkpoint, so callers need not know it.
-    """
-    if not os.path.isfile(ckpt_path):
-        raise FileNotFoundError(f"no checkpoint at {ckpt_path!r}")
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    task = checkpoint.get("rnnzoo", {}).get("task")
-    if task is None:
-        raise ValueError(f"{ckpt_path!r} is not an rnnzoo checkpoint (it names no rnnzoo task)")
-    module, _, name = task.rpartition(".")
-    cls = getattr(importlib.import_module(module), name)
-    return cls.load_from_checkpoint(ckpt_path, map_location=map_location)
 
 
 def generate(

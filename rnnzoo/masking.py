@@ -1,21 +1,9 @@
-"""The one masking helper: padded batches as lengths, masks and per-sequence reversal."""
+"""The one masking helper: padded batches as lengths, and per-sequence reversal."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-
-
-def lengths_to_mask(lengths: Tensor, max_length: int | None = None) -> Tensor:
-    """Return a ``[B, T]`` bool mask that is True at the real (non-padded) steps.
-
-    Args:
-        lengths: ``[B]`` number of real steps of each sequence.
-        max_length: ``T``; defaults to the longest length.
-    """
-    max_length = int(lengths.max()) if max_length is None else max_length
-    steps = torch.arange(max_length, device=lengths.device)
-    return steps.unsqueeze(0) < lengths.unsqueeze(1)
 
 
 def reverse_padded(inputs: Tensor, lengths: Tensor | None) -> Tensor:

@@ -57,7 +57,8 @@ def test_fit_then_generate_from_the_checkpoint(tiny_corpus, tmp_path, monkeypatc
     capsys.readouterr()
     main(["generate", "--ckpt_path", str(checkpoints[0]), "--prompt", "All:", "--max_new_tokens", "30", "--seed", "1"])
     text = capsys.readouterr().out
-    assert text.startswith("All:") and len(text.rstrip("\n")) >= 30
+    # The prompt, then exactly 30 new characters, then print's newline.
+    assert text.startswith("All:") and len(text) == len("All:") + 30 + len("\n")
     main(
         [
             "test",

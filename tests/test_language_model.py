@@ -125,7 +125,6 @@ def test_chunked_validation_equals_one_long_pass(tiny_corpus):
     data = LanguageModelDataModule(str(tiny_corpus), eval_batch_size=2, tbptt_steps=7)
     data.setup("validate")
     model = small_model(data.vocab_size).eval()
-    chunked = []
     model.on_validation_epoch_start()
     with torch.no_grad():
         for index, batch in enumerate(data.val_dataloader()):

@@ -100,13 +100,8 @@ class LanguageModelDataModule(LightningDataModule):
         if tbptt_steps <= 0:
             raise ValueError(f"tbptt_steps must be a positive number of characters per chunk, got {tbptt_steps}")
         self.save_hyperparameters()
-        self.dataset = dataset
-        self.text_column = text_column
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
-        self.tbptt_steps = tbptt_steps
-        self.unk_token = unk_token
         self._splits = None
+        self._texts: dict[str, str] = {}
         self._tokenizer: CharTokenizer | None = None
         self.streams: dict[str, Tensor] = {}
 
@@ -114,7 +109,7 @@ class LanguageModelDataModule(LightningDataModule):
     def tokenizer(self) -> CharTokenizer:
         """The character tokenizer, built from the training split on first use."""
         if self._tokenizer is None:
-            self._tokenizer = CharTokenizer.from_text(self.text(self.hparams.train_split), self.unk_token)
+            self._tokenizer = CharTokenizer.from_text(self.text(self.hparams.train_split), self.hparams.unk_token)
             log.info("built a %d-character vocabulary from split %r", len(self._tokenizer), self.hparams.train_split)
         return self._tokenizer
 
@@ -124,13 +119,17 @@ class LanguageModelDataModule(LightningDataModule):
         return len(self.tokenizer)
 
     def text(self, split: str) -> str:
-        """The rows of ``split`` joined with newlines."""
+        """The rows of ``split`` joined with newlines (read once, then kept)."""
+        if split in self._texts:
+            return self._texts[split]
+        dataset, column = self.hparams.dataset, self.hparams.text_column
         if self._splits is None:
-            self._splits = load_splits(self.dataset, self.hparams.name, self.hparams.revision)
-        rows = get_split(self._splits, split, self.dataset, self.text_column)[self.text_column]
+            self._splits = load_splits(dataset, self.hparams.name, self.hparams.revision)
+        rows = get_split(self._splits, split, dataset, column)[column]
         text = "\n".join(row for row in rows if row is not None)
         if not text.strip():
-            raise ValueError(f"split {split!r} of dataset {self.dataset!r} has no text in column {self.text_column!r}")
+            raise ValueError(f"split {split!r} of dataset {dataset!r} has no text in column {column!r}")
+        self._texts[split] = text
         return text
 
     def encode_split(self, split: str) -> Tensor:
@@ -160,22 +159,22 @@ class LanguageModelDataModule(LightningDataModule):
         return tokens[trainer.global_rank * part : (trainer.global_rank + 1) * part]
 
     def _loader(self, split: str, batch_size: int) -> DataLoader:
-        chunks = ContiguousChunks(self.streams[split], batch_size, self.tbptt_steps)
+        chunks = ContiguousChunks(self.streams[split], batch_size, self.hparams.tbptt_steps)
         # Items are whole batches already, in an order that matters: no sampler, no shuffling.
         return DataLoader(chunks, batch_size=None)
 
     def train_dataloader(self) -> DataLoader:
         """Contiguous training chunks of ``batch_size`` x ``tbptt_steps``."""
-        return self._loader(self.hparams.train_split, self.batch_size)
+        return self._loader(self.hparams.train_split, self.hparams.batch_size)
 
     def val_dataloader(self) -> DataLoader:
         """Contiguous validation chunks of ``eval_batch_size`` rows."""
-        return self._loader(self.hparams.val_split, self.eval_batch_size)
+        return self._loader(self.hparams.val_split, self.hparams.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
         """Contiguous test chunks of ``eval_batch_size`` rows."""
-        return self._loader(self.hparams.test_split, self.eval_batch_size)
+        return self._loader(self.hparams.test_split, self.hparams.eval_batch_size)
 
     def predict_dataloader(self) -> DataLoader:
         """The test split, for per-character scores."""
-        return self._loader(self.hparams.test_split, self.eval_batch_size)
+        return self._loader(self.hparams.test_split, self.hparams.eval_batch_size)

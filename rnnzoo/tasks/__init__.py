@@ -1,6 +1,6 @@
 """One LightningModule per RNN task type, all on the shared backbones."""
 
-from rnnzoo.tasks.base import RNNTask
+from rnnzoo.tasks.base import RNNTask, load_task
 from rnnzoo.tasks.language_model import LanguageModel
 
-__all__ = ["LanguageModel", "RNNTask"]
+__all__ = ["LanguageModel", "RNNTask", "load_task"]

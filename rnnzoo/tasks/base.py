@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from typing import Any
 
 import torch
@@ -105,3 +107,19 @@ class RNNTask(LightningModule):
             )
         if stored.get("tokenizer") is not None:
             self.tokenizer = tokenizer_from_dict(stored["tokenizer"])
+
+
+def load_task(ckpt_path: str, map_location: str | torch.device = "cpu") -> RNNTask:
+    """Load any rnnzoo task from a Lightning checkpoint, tokenizer included.
+
+    The task class is read from the checkpoint, so callers need not know it.
+    """
+    if not os.path.isfile(ckpt_path):
+        raise FileNotFoundError(f"no checkpoint at {ckpt_path!r}")
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    task = checkpoint.get("rnnzoo", {}).get("task")
+    if task is None:
+        raise ValueError(f"{ckpt_path!r} is not an rnnzoo checkpoint (it names no rnnzoo task)")
+    module, _, name = task.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    return cls.load_from_checkpoint(ckpt_path, map_location=map_location)
