@@ -3,12 +3,15 @@
 rnnzoo fit --config recipes/language_model/tiny_shakespeare-lstm.yaml
 rnnzoo test --config ... --ckpt_path path/to/last.ckpt
 rnnzoo generate --ckpt_path path/to/last.ckpt --prompt "ROMEO:"
+rnnzoo classify --ckpt_path path/to/last.ckpt --text "a gripping, funny film"
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from jsonargparse import ArgumentParser
@@ -24,7 +27,8 @@ class RnnzooCLI(LightningCLI):
 
     The link is applied at instantiation (Lightning issue 17275): the data
     module builds its tokenizer from the training split when asked for
-    ``vocab_size``, before ``setup()``.
+    ``vocab_size``, before ``setup()``. A classifier's ``num_classes`` is written
+    in the recipe instead, and checked against the data at ``setup()``.
     """
 
     def add_arguments_to_parser(self, parser: Any) -> None:
@@ -65,12 +69,56 @@ def generate(
     return model.generate(prompt, max_new_tokens, temperature, top_k, seed)
 
 
-def _generate_command(args: list[str]) -> None:
-    parser = ArgumentParser(prog="rnnzoo generate", description="Sample text from a language-model checkpoint.")
-    parser.add_function_arguments(generate)
+def classify(
+    ckpt_path: str,
+    text: list[str] | None = None,
+    file: str | None = None,
+    max_length: int | None = None,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
+    """Classify texts with a classifier checkpoint; no dataset is needed.
+
+    Args:
+        ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        text: texts to classify (repeat ``--text`` for several).
+        file: a UTF-8 file with one text per line (blank lines are skipped).
+        max_length: cut each text to this many tokens, as in training.
+        device: where to run (``cpu``, ``cuda``).
+
+    Returns:
+        One ``{"text", "label", "probabilities"}`` dict per text.
+    """
+    texts = list(text or [])
+    if file is not None:
+        with open(file, encoding="utf-8") as lines:
+            texts += [line.rstrip("\n") for line in lines if line.strip()]
+    if not texts:
+        raise ValueError("nothing to classify: give --text (one or more) or --file")
+    model = load_task(ckpt_path, map_location=device)
+    if not hasattr(model, "classify"):
+        raise ValueError(f"{ckpt_path!r} holds a {type(model).__name__}, which does not classify text")
+    return [{"text": t, **result} for t, result in zip(texts, model.classify(texts, max_length), strict=True)]
+
+
+def _print_json_lines(results: list[dict[str, Any]]) -> None:
+    for result in results:
+        print(json.dumps(result, ensure_ascii=False))
+
+
+COMMANDS: dict[str, tuple[Callable[..., Any], Callable[[Any], None]]] = {
+    "generate": (generate, print),
+    "classify": (classify, _print_json_lines),
+}
+"""Commands beside LightningCLI's: a function from a checkpoint, and how to print its result."""
+
+
+def _function_command(name: str, args: list[str]) -> None:
+    function, show = COMMANDS[name]
+    parser = ArgumentParser(prog=f"rnnzoo {name}", description=function.__doc__.splitlines()[0])
+    parser.add_function_arguments(function)
     config = parser.parse_args(args)
     try:
-        print(generate(**config.as_dict()))
+        show(function(**config.as_dict()))
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         parser.error(str(error))
 
@@ -82,8 +130,8 @@ USER_ERRORS = (ValueError, KeyError, FileNotFoundError, ConnectionError)
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``rnnzoo`` command."""
     argv = sys.argv[1:] if args is None else list(args)
-    if argv and argv[0] == "generate":
-        _generate_command(argv[1:])
+    if argv and argv[0] in COMMANDS:
+        _function_command(argv[0], argv[1:])
         return
     try:
         RnnzooCLI(
@@ -95,7 +143,7 @@ def main(args: list[str] | None = None) -> None:
             save_config_kwargs={"overwrite": True},
             parser_kwargs={
                 "description": "Train and evaluate rnnzoo models from YAML recipes. "
-                "To sample from a language-model checkpoint: rnnzoo generate --help"
+                "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help (classifiers)"
             },
         )
     except USER_ERRORS as error:

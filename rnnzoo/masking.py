@@ -1,4 +1,4 @@
-"""The one masking helper: padded batches as lengths, and per-sequence reversal."""
+"""The one masking helper: padded batches as lengths, masks from lengths, and per-sequence reversal."""
 
 from __future__ import annotations
 
@@ -43,3 +43,9 @@ def check_lengths(lengths: Tensor, batch_size: int, max_length: int) -> Tensor:
             f"got min {int(lengths.min())} and max {int(lengths.max())}"
         )
     return lengths
+
+
+def lengths_to_mask(lengths: Tensor, steps: int | None = None) -> Tensor:
+    """``[B]`` lengths -> ``[B, steps]`` bool mask, True at real steps and False at padding."""
+    steps = int(lengths.max()) if steps is None else steps
+    return torch.arange(steps, device=lengths.device) < lengths.unsqueeze(1)

@@ -1,16 +1,64 @@
-"""Tokenizers built from a training split and saved with the model."""
+"""Tokenizers built from a training split and saved with the model.
+
+All follow one small interface (:class:`Tokenizer`): ``len()``, ``encode``,
+``encode_batch``, ``decode``, ``pad_id`` and ``to_dict``, whose JSON-able output
+goes into checkpoints and comes back through :func:`tokenizer_from_dict`.
+
+* :class:`CharTokenizer`: one token per character (the char-level language model).
+* :class:`TextTokenizer`: word-level or BPE, trained with HuggingFace ``tokenizers``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, Literal
 
 import torch
+from tokenizers import Tokenizer as HFTokenizer
+from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
 from torch import Tensor
 
+SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")
+"""Special tokens of a :class:`TextTokenizer`, with ids 0 to 3 in this order."""
 
-class CharTokenizer:
+
+class Tokenizer:
+    """The interface every rnnzoo tokenizer follows (see the module docstring)."""
+
+    kind: ClassVar[str]
+    pad_id: int = 0
+    """The id padded steps hold; models never read them (they get the real lengths)."""
+
+    def __len__(self) -> int:
+        """Vocabulary size."""
+        raise NotImplementedError
+
+    def encode(self, text: str) -> Tensor:
+        """The ids of ``text`` as an int64 tensor."""
+        raise NotImplementedError
+
+    def encode_batch(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
+        """The ids of many texts, each cut to at most ``max_length`` tokens."""
+        return [self.encode(text)[:max_length].tolist() for text in texts]
+
+    def decode(self, ids: Iterable[int] | Tensor) -> str:
+        """Turn ids back into text."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description, stored in checkpoints."""
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when of the same class with the same description."""
+        return type(other) is type(self) and self.to_dict() == other.to_dict()
+
+
+class CharTokenizer(Tokenizer):
     """One token per character; the vocabulary is the characters seen in training.
+
+    Padded steps hold id 0 (:attr:`pad_id`), which is also a real character: the
+    models get each sequence's length and never read padding.
 
     Characters outside the vocabulary are an error by default (``errors="strict"``)
     naming them; with an ``unk_token`` in the vocabulary, ``errors="replace"``
@@ -75,20 +123,158 @@ class CharTokenizer:
         """A JSON-able description, stored in checkpoints."""
         return {"kind": self.kind, "vocabulary": self.vocabulary, "unk_token": self.unk_token}
 
-    def __eq__(self, other: object) -> bool:
-        """Equal when the vocabulary and unknown token are."""
-        return isinstance(other, CharTokenizer) and self.to_dict() == other.to_dict()
-
     def __repr__(self) -> str:
         """Short summary."""
         return f"CharTokenizer(size={len(self)}, unk_token={self.unk_token!r})"
 
 
-_TOKENIZERS: dict[str, type[CharTokenizer]] = {CharTokenizer.kind: CharTokenizer}
+class TextTokenizer(Tokenizer):
+    """A word-level or BPE tokenizer from HuggingFace ``tokenizers``, trained on a training split.
+
+    Ids 0 to 3 are ``<pad>``, ``<unk>``, ``<bos>`` and ``<eos>``; words or pieces
+    never seen in training become ``<unk>``. Build one with :meth:`train_word_level`
+    or :meth:`train_bpe`; it is stored as the library's own JSON.
+
+    Args:
+        tokenizer: a trained ``tokenizers.Tokenizer`` whose vocabulary starts
+            with :data:`SPECIAL_TOKENS`.
+    """
+
+    kind = "text"
+
+    def __init__(self, tokenizer: HFTokenizer) -> None:
+        for expected, token in enumerate(SPECIAL_TOKENS):
+            if tokenizer.token_to_id(token) != expected:
+                raise ValueError(f"a TextTokenizer needs {token!r} at id {expected}; train it with train_word_level()")
+        self.tokenizer = tokenizer
+        self.unk_id, self.bos_id, self.eos_id = 1, 2, 3
+
+    @staticmethod
+    def _normalizer(lowercase: bool, normalization: str | None) -> normalizers.Normalizer | None:
+        steps = []
+        if normalization is not None:
+            if normalization not in ("NFC", "NFD", "NFKC", "NFKD"):
+                raise ValueError(f"normalization must be NFC, NFD, NFKC, NFKD or None, got {normalization!r}")
+            steps.append(getattr(normalizers, normalization)())
+        if lowercase:
+            steps.append(normalizers.Lowercase())
+        return normalizers.Sequence(steps) if steps else None
+
+    @classmethod
+    def _train(
+        cls,
+        model: models.Model,
+        trainer: trainers.Trainer,
+        texts: Iterable[str],
+        pre_tokenizer: pre_tokenizers.PreTokenizer,
+        decoder: decoders.Decoder | None,
+        lowercase: bool,
+        normalization: str | None,
+    ) -> TextTokenizer:
+        tokenizer = HFTokenizer(model)
+        normalizer = cls._normalizer(lowercase, normalization)
+        if normalizer is not None:
+            tokenizer.normalizer = normalizer
+        tokenizer.pre_tokenizer = pre_tokenizer
+        if decoder is not None:
+            tokenizer.decoder = decoder
+        tokenizer.train_from_iterator(texts, trainer=trainer)
+        return cls(tokenizer)
+
+    @classmethod
+    def train_word_level(
+        cls,
+        texts: Iterable[str],
+        lowercase: bool = True,
+        normalization: str | None = "NFKC",
+        min_freq: int = 1,
+        max_vocab_size: int | None = None,
+    ) -> TextTokenizer:
+        """One token per word (runs of letters and digits, or of punctuation).
+
+        Args:
+            texts: the training texts.
+            lowercase: fold case before splitting.
+            normalization: a Unicode normal form applied first, or None.
+            min_freq: words seen fewer times become ``<unk>``.
+            max_vocab_size: keep at most this many entries (special tokens included),
+                the most frequent words first.
+        """
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=max_vocab_size or 2**31 - 1, min_frequency=min_freq, special_tokens=list(SPECIAL_TOKENS)
+        )
+        model = models.WordLevel(unk_token="<unk>")
+        return cls._train(model, trainer, texts, pre_tokenizers.Whitespace(), None, lowercase, normalization)
+
+    @classmethod
+    def train_bpe(
+        cls,
+        texts: Iterable[str],
+        vocab_size: int = 8000,
+        lowercase: bool = False,
+        normalization: str | None = "NFKC",
+        min_freq: int = 2,
+    ) -> TextTokenizer:
+        """Byte-level BPE (as GPT-2): any text encodes without ``<unk>`` and decodes back exactly.
+
+        Args:
+            texts: the training texts.
+            vocab_size: entries in all, special tokens and the 256 bytes included.
+            lowercase: fold case first.
+            normalization: a Unicode normal form applied first, or None.
+            min_freq: pairs seen fewer times are not merged.
+        """
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_freq,
+            special_tokens=list(SPECIAL_TOKENS),
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        )
+        model = models.BPE(unk_token="<unk>")
+        pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        return cls._train(model, trainer, texts, pre_tokenizer, decoders.ByteLevel(), lowercase, normalization)
+
+    def __len__(self) -> int:
+        """Vocabulary size, special tokens included."""
+        return self.tokenizer.get_vocab_size()
+
+    def encode(self, text: str) -> Tensor:
+        """The ids of ``text`` (no ``<bos>``/``<eos>``)."""
+        return torch.tensor(self.tokenizer.encode(text).ids, dtype=torch.long)
+
+    def encode_batch(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
+        """The ids of many texts at once (in parallel), each cut to at most ``max_length`` tokens."""
+        return [encoding.ids[:max_length] for encoding in self.tokenizer.encode_batch(list(texts))]
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens of ``text`` as strings (to see what the model reads)."""
+        return self.tokenizer.encode(text).tokens
+
+    def decode(self, ids: Iterable[int] | Tensor) -> str:
+        """Turn ids back into text, dropping special tokens."""
+        if isinstance(ids, Tensor):
+            ids = ids.tolist()
+        return self.tokenizer.decode(list(ids))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The tokenizer's own JSON, stored in checkpoints."""
+        return {"kind": self.kind, "json": self.tokenizer.to_str()}
+
+    @classmethod
+    def from_json(cls, json: str) -> TextTokenizer:
+        """Rebuild from :meth:`to_dict`'s ``json``."""
+        return cls(HFTokenizer.from_str(json))
+
+    def __repr__(self) -> str:
+        """Short summary."""
+        return f"TextTokenizer({type(self.tokenizer.model).__name__}, size={len(self)})"
 
 
-def tokenizer_from_dict(data: dict[str, Any]) -> CharTokenizer:
-    """Rebuild a tokenizer from :meth:`CharTokenizer.to_dict` output (e.g. from a checkpoint)."""
+_TOKENIZERS: dict[str, Any] = {CharTokenizer.kind: CharTokenizer, TextTokenizer.kind: TextTokenizer.from_json}
+
+
+def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
+    """Rebuild a tokenizer from its ``to_dict()`` output (e.g. from a checkpoint)."""
     kind = data.get("kind")
     if kind not in _TOKENIZERS:
         raise ValueError(f"unknown tokenizer kind {kind!r}; known kinds: {', '.join(sorted(_TOKENIZERS))}")

@@ -13,8 +13,13 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-# Recipes name hub ids; tests read the local copies of the same data.
-LOCAL_COPIES = {"karpathy/tiny_shakespeare": "tiny_shakespeare"}
+# Recipes name hub ids; tests read the local copies of the same data (None: no local copy exists).
+LOCAL_COPIES = {
+    "karpathy/tiny_shakespeare": "tiny_shakespeare",
+    "cornell-movie-review-data/rotten_tomatoes": "rotten_tomatoes",
+    "stanfordnlp/sst2": "sst2",
+    "stanfordnlp/imdb": None,
+}
 
 
 def shared_dataset(folder: str) -> Path:

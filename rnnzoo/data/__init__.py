@@ -1,6 +1,16 @@
 """LightningDataModules over HuggingFace datasets."""
 
+from rnnzoo.data.batching import BucketBatchSampler, pad_sequences
+from rnnzoo.data.classification import ClassificationDataModule
 from rnnzoo.data.hf import get_split, load_splits
 from rnnzoo.data.language_model import ContiguousChunks, LanguageModelDataModule
 
-__all__ = ["ContiguousChunks", "LanguageModelDataModule", "get_split", "load_splits"]
+__all__ = [
+    "BucketBatchSampler",
+    "ClassificationDataModule",
+    "ContiguousChunks",
+    "LanguageModelDataModule",
+    "get_split",
+    "load_splits",
+    "pad_sequences",
+]

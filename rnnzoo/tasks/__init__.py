@@ -1,6 +1,7 @@
 """One LightningModule per RNN task type, all on the shared backbones."""
 
 from rnnzoo.tasks.base import RNNTask, load_task
+from rnnzoo.tasks.classifier import Classifier
 from rnnzoo.tasks.language_model import LanguageModel
 
-__all__ = ["LanguageModel", "RNNTask", "load_task"]
+__all__ = ["Classifier", "LanguageModel", "RNNTask", "load_task"]

@@ -13,7 +13,7 @@ from torch.optim import Optimizer
 
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell
-from rnnzoo.tokenizers import CharTokenizer, tokenizer_from_dict
+from rnnzoo.tokenizers import Tokenizer, tokenizer_from_dict
 
 CHECKPOINT_FORMAT = 1
 """Bumped when what rnnzoo stores in a checkpoint changes incompatibly."""
@@ -44,7 +44,7 @@ class RNNTask(LightningModule):
         super().__init__()
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.tokenizer: CharTokenizer | None = None
+        self.tokenizer: Tokenizer | None = None
 
     @staticmethod
     def build_backbone(cell: str, input_size: int, hidden_size: int, **options: Any) -> RecurrentBackbone:

@@ -1,0 +1,339 @@
+"""Sequence-classification data: any HuggingFace dataset with a text and a label column."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+from datasets import ClassLabel, Dataset, DatasetDict
+from lightning import LightningDataModule
+from torch import Tensor
+from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+
+from rnnzoo.data.batching import BucketBatchSampler, pad_sequences
+from rnnzoo.data.hf import get_split, load_splits
+from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
+
+log = logging.getLogger(__name__)
+
+Label = int | str
+HIDDEN_LABELS = (-1, None)
+"""Label values that mean "not given" (e.g. GLUE test splits use -1)."""
+
+
+class EncodedTexts(torch.utils.data.Dataset):
+    """Token ids and label indices of one split, ready for batching."""
+
+    def __init__(self, ids: list[list[int]], targets: list[int]) -> None:
+        self.ids = [torch.tensor(row, dtype=torch.long) for row in ids]
+        self.targets = targets
+        self.lengths = [len(row) for row in ids]
+
+    def __len__(self) -> int:
+        """Number of texts."""
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        """``(token ids [len], label index)``."""
+        return self.ids[index], self.targets[index]
+
+
+def collate(items: Sequence[tuple[Tensor, int]]) -> tuple[Tensor, Tensor, Tensor]:
+    """``(tokens [B, T] padded with 0, lengths [B], labels [B])``."""
+    tokens, lengths = pad_sequences([ids for ids, _ in items])
+    return tokens, lengths, torch.tensor([label for _, label in items], dtype=torch.long)
+
+
+def build_tokenizer(
+    kind: Literal["word", "bpe", "char"],
+    texts: Sequence[str],
+    lowercase: bool = True,
+    normalization: str | None = "NFKC",
+    min_freq: int = 1,
+    max_vocab_size: int | None = None,
+    bpe_vocab_size: int = 8000,
+) -> Tokenizer:
+    """Train a tokenizer of ``kind`` on ``texts`` (see :class:`ClassificationDataModule` for the options)."""
+    if kind == "word":
+        return TextTokenizer.train_word_level(texts, lowercase, normalization, min_freq, max_vocab_size)
+    if kind == "bpe":
+        return TextTokenizer.train_bpe(texts, bpe_vocab_size, lowercase, normalization, max(min_freq, 2))
+    if kind == "char":
+        # Case is kept: the tokenizer alone must reproduce at inference what training saw.
+        return CharTokenizer.from_text("\n".join(texts), unk_token="\ufffd")
+    raise ValueError(f"tokenizer must be 'word', 'bpe' or 'char', got {kind!r}")
+
+
+class ClassificationDataModule(LightningDataModule):
+    """Labelled text from a hub id or a local folder, tokenized, bucketed by length.
+
+    * **Labels** come from the label column's ``ClassLabel`` names when it has
+      them, otherwise from the distinct values of the training split (ints or
+      strings, sorted). They are saved with the model, which reports them by name.
+    * **Validation**: when the dataset has no ``val_split``, ``val_fraction`` of the
+      training split is carved off with a fixed ``seed`` (and the log says so).
+    * **Hidden labels** (-1 or None, as on GLUE test splits) cannot be scored: such
+      a split is an error for fit/validate/test; ``rnnzoo classify`` labels it.
+    * **Empty texts** (no tokens) are dropped, with a warning giving the count.
+    * **Tokenizer** trained on the training split: ``word`` (HF ``tokenizers``
+      word-level, with ``<unk>``), ``bpe`` (byte-level BPE) or ``char``; texts are
+      cut to ``max_length`` tokens.
+    * **Length bucketing** (:class:`~rnnzoo.data.batching.BucketBatchSampler`)
+      keeps padding small; the classifier logs the padding efficiency.
+
+    Args:
+        dataset: hub id (``cornell-movie-review-data/rotten_tomatoes``) or local folder.
+        name: the dataset's configuration name, if it has several.
+        revision: a hub revision (branch, tag or commit).
+        text_column: the column holding the text.
+        label_column: the column holding the label.
+        train_split: split the tokenizer and model are trained on.
+        val_split: split for validation (carved from train when the dataset lacks it).
+        test_split: split for testing.
+        val_fraction: share of the training split carved off for validation when needed.
+        seed: seed of that carving.
+        tokenizer: ``word``, ``bpe`` or ``char``.
+        lowercase: fold case before tokenizing (word and BPE; ``char`` keeps case).
+        normalization: Unicode normal form applied first (``NFKC``), or None.
+        min_freq: words seen fewer times in training become ``<unk>`` (word level).
+        max_vocab_size: most frequent words kept (word level), None for all.
+        bpe_vocab_size: vocabulary size of the BPE tokenizer.
+        max_length: texts are cut to this many tokens (None: never).
+        batch_size: texts per training batch.
+        eval_batch_size: texts per validation/test batch.
+        bucketing: group texts of similar length into batches.
+        pool_batches: batches per sorted pool when bucketing.
+        num_workers: DataLoader worker processes.
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        name: str | None = None,
+        revision: str | None = None,
+        text_column: str = "text",
+        label_column: str = "label",
+        train_split: str = "train",
+        val_split: str = "validation",
+        test_split: str = "test",
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        tokenizer: Literal["word", "bpe", "char"] = "word",
+        lowercase: bool = True,
+        normalization: str | None = "NFKC",
+        min_freq: int = 1,
+        max_vocab_size: int | None = 30000,
+        bpe_vocab_size: int = 8000,
+        max_length: int | None = 256,
+        batch_size: int = 32,
+        eval_batch_size: int = 128,
+        bucketing: bool = True,
+        pool_batches: int = 100,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if tokenizer not in ("word", "bpe", "char"):
+            raise ValueError(f"tokenizer must be 'word', 'bpe' or 'char', got {tokenizer!r}")
+        for option, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if value <= 0:
+                raise ValueError(f"{option} must be a positive integer, got {value}")
+        if max_length is not None and max_length <= 0:
+            raise ValueError(f"max_length must be a positive number of tokens or None, got {max_length}")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
+        self.save_hyperparameters()
+        self._splits: DatasetDict | None = None
+        self._tokenizer: Tokenizer | None = None
+        self._labels: list[Label] | None = None
+        self._label_names: list[str] | None = None
+        self.encoded: dict[str, EncodedTexts] = {}
+
+    # The raw splits, with validation carved from train when the dataset has none.
+
+    @property
+    def splits(self) -> DatasetDict:
+        """The dataset's splits (loaded once), plus a carved validation split when it had none."""
+        if self._splits is None:
+            hp = self.hparams
+            splits = load_splits(hp.dataset, hp.name, hp.revision)
+            train = get_split(splits, hp.train_split, hp.dataset, hp.text_column)
+            if hp.label_column not in train.column_names:
+                raise KeyError(
+                    f"split {hp.train_split!r} of dataset {hp.dataset!r} has no label column {hp.label_column!r}; "
+                    f"its columns are {train.column_names}. Set label_column to one of them."
+                )
+            if hp.val_split not in splits:
+                parts = train.train_test_split(test_size=hp.val_fraction, seed=hp.seed)
+                splits = DatasetDict({**splits, hp.train_split: parts["train"], hp.val_split: parts["test"]})
+                log.warning(
+                    "dataset %r has no split %r: carved %d rows (%.0f%%) of %r for it with seed %d",
+                    hp.dataset,
+                    hp.val_split,
+                    len(parts["test"]),
+                    100 * hp.val_fraction,
+                    hp.train_split,
+                    hp.seed,
+                )
+            self._splits = splits
+        return self._splits
+
+    def rows(self, split: str) -> Dataset:
+        """One split, checked to hold the text and label columns."""
+        hp = self.hparams
+        rows = get_split(self.splits, split, hp.dataset, hp.text_column)
+        if hp.label_column not in rows.column_names:
+            raise KeyError(
+                f"split {split!r} of dataset {hp.dataset!r} has no label column {hp.label_column!r}; "
+                f"its columns are {rows.column_names}. Set label_column to one of them."
+            )
+        return rows
+
+    # Labels and tokenizer, both from the training split.
+
+    @property
+    def labels(self) -> list[Label]:
+        """The label values the model predicts, by class index (ClassLabel ints, or sorted distinct values)."""
+        if self._labels is None:
+            hp = self.hparams
+            train = self.rows(hp.train_split)
+            feature = train.features[hp.label_column]
+            if isinstance(feature, ClassLabel):
+                self._labels, self._label_names = list(range(feature.num_classes)), list(feature.names)
+            else:
+                values = {value for value in train[hp.label_column] if value not in HIDDEN_LABELS}
+                if any(not isinstance(value, int | str) for value in values):
+                    kinds = sorted({type(value).__name__ for value in values})
+                    raise ValueError(f"label column {hp.label_column!r} must hold ints or strings, not {kinds}")
+                self._labels = sorted(values, key=lambda value: (isinstance(value, str), value))
+                self._label_names = [str(value) for value in self._labels]
+            present = set(train[hp.label_column]) - set(HIDDEN_LABELS)
+            if len(present) < 2:
+                raise ValueError(
+                    f"the training split {hp.train_split!r} of {hp.dataset!r} holds {len(present)} distinct label(s) "
+                    f"{sorted(present, key=str)} in column {hp.label_column!r}: a classifier needs at least two classes"
+                )
+            log.info("%d classes: %s", len(self._labels), self._label_names)
+        return self._labels
+
+    @property
+    def label_names(self) -> list[str]:
+        """Readable names of :attr:`labels` (the ClassLabel names, or the values as strings)."""
+        self.labels  # noqa: B018 - reads the training split on first use
+        return self._label_names
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes, known before ``setup()`` (the CLI passes it to the model)."""
+        return len(self.labels)
+
+    @property
+    def class_counts(self) -> list[int]:
+        """Training examples per class, by class index (for balanced class weights)."""
+        counts = Counter(self.encoded_split(self.hparams.train_split).targets)
+        return [counts.get(index, 0) for index in range(self.num_classes)]
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer, trained on the training split on first use."""
+        if self._tokenizer is None:
+            hp = self.hparams
+            texts = [text or "" for text in self.rows(hp.train_split)[hp.text_column]]
+            self._tokenizer = build_tokenizer(
+                hp.tokenizer, texts, hp.lowercase, hp.normalization, hp.min_freq, hp.max_vocab_size, hp.bpe_vocab_size
+            )
+            log.info("trained a %s tokenizer with %d entries on %r", hp.tokenizer, len(self._tokenizer), hp.train_split)
+        return self._tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        """Vocabulary size, known before ``setup()``."""
+        return len(self.tokenizer)
+
+    # Encoding.
+
+    def label_index(self, split: str, values: Sequence[Any]) -> list[int]:
+        """Class indices of label ``values``, with one clear error for hidden or unknown labels."""
+        hidden = sum(value in HIDDEN_LABELS for value in values)
+        if hidden:
+            raise ValueError(
+                f"{hidden} of {len(values)} rows of split {split!r} of {self.hparams.dataset!r} have no label "
+                f"({' or '.join(map(repr, HIDDEN_LABELS))}), so the split cannot be scored. Use a labelled split "
+                "(for SST-2 on the hub, test_split: validation), or label it with `rnnzoo classify`."
+            )
+        index = {value: position for position, value in enumerate(self.labels)}
+        unknown = {value for value in values if value not in index}
+        if unknown:
+            raise ValueError(
+                f"split {split!r} has label(s) {sorted(unknown, key=str)} that the training split never has; "
+                f"known labels: {self.label_names}"
+            )
+        return [index[value] for value in values]
+
+    def encoded_split(self, split: str, labelled: bool = True) -> EncodedTexts:
+        """Token ids and class indices of ``split`` (computed once); empty texts are dropped.
+
+        With ``labelled=False`` the labels are not read (every target is -1): for ``predict``.
+        """
+        key = split if labelled else f"{split} (unlabelled)"
+        if key not in self.encoded:
+            hp = self.hparams
+            rows = self.rows(split) if labelled else get_split(self.splits, split, hp.dataset, hp.text_column)
+            texts = [text or "" for text in rows[hp.text_column]]
+            targets = self.label_index(split, rows[hp.label_column]) if labelled else [-1] * len(texts)
+            ids = self.tokenizer.encode_batch(texts, hp.max_length)
+            keep = [position for position, row in enumerate(ids) if row]
+            if len(keep) < len(ids):
+                log.warning("split %r: dropped %d empty text(s)", split, len(ids) - len(keep))
+            if not keep:
+                raise ValueError(f"every text of split {split!r} is empty (column {hp.text_column!r})")
+            self.encoded[key] = EncodedTexts([ids[i] for i in keep], [targets[i] for i in keep])
+        return self.encoded[key]
+
+    def setup(self, stage: str) -> None:
+        """Encode the splits the stage needs."""
+        hp = self.hparams
+        needed = {
+            "fit": [hp.train_split, hp.val_split],
+            "validate": [hp.val_split],
+            "test": [hp.test_split],
+            "predict": [],
+        }[stage]
+        for split in needed:
+            self.encoded_split(split)
+        if stage == "predict":
+            self.encoded_split(hp.test_split, labelled=False)
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        hp = self.hparams
+        data = self.encoded_split(split)
+        batch_size = hp.batch_size if train else hp.eval_batch_size
+        sampler = RandomSampler(data) if train else SequentialSampler(data)
+        if not hp.bucketing:
+            return DataLoader(
+                data, batch_size=batch_size, sampler=sampler, collate_fn=collate, num_workers=hp.num_workers
+            )
+        batches = BucketBatchSampler(
+            sampler, batch_size, drop_last=False, lengths=data.lengths, pool_batches=hp.pool_batches, shuffle=train
+        )
+        return DataLoader(data, batch_sampler=batches, collate_fn=collate, num_workers=hp.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches, bucketed by length."""
+        return self._loader(self.hparams.train_split, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches, in length order when bucketing."""
+        return self._loader(self.hparams.val_split, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches, in length order when bucketing."""
+        return self._loader(self.hparams.test_split, train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The test split's texts in their order (labels not read), for ``predict``."""
+        hp = self.hparams
+        data = self.encoded_split(hp.test_split, labelled=False)
+        return DataLoader(data, batch_size=hp.eval_batch_size, collate_fn=collate, num_workers=hp.num_workers)
