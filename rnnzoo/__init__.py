@@ -3,6 +3,7 @@
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, register_cell
 from rnnzoo.data import ClassificationDataModule, LanguageModelDataModule
+from rnnzoo.hub import LoadPretrained, get_model_info, list_models, load_pretrained, transfer_weights
 from rnnzoo.tasks import Classifier, LanguageModel, RNNTask, load_task
 from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
 
@@ -12,13 +13,18 @@ __all__ = [
     "Classifier",
     "LanguageModel",
     "LanguageModelDataModule",
+    "LoadPretrained",
     "RNNTask",
     "RecurrentBackbone",
     "TextTokenizer",
     "Tokenizer",
     "__version__",
     "build_cell",
+    "get_model_info",
     "list_cells",
+    "list_models",
+    "load_pretrained",
     "load_task",
     "register_cell",
+    "transfer_weights",
 ]

@@ -4,6 +4,8 @@ rnnzoo fit --config recipes/language_model/tiny_shakespeare-lstm.yaml
 rnnzoo test --config ... --ckpt_path path/to/last.ckpt
 rnnzoo generate --ckpt_path path/to/last.ckpt --prompt "ROMEO:"
 rnnzoo classify --ckpt_path path/to/last.ckpt --text "a gripping, funny film"
+rnnzoo export --ckpt_path path/to/best.ckpt --out my-model    (a safetensors artifact; see rnnzoo.hub)
+rnnzoo generate --model tiny_shakespeare-lstm --prompt "ROMEO:"  (a bundled pretrained model, offline)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from lightning import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
 from rnnzoo.cells import get_cell_class
-from rnnzoo.tasks import load_task
+from rnnzoo.tasks import RNNTask, load_task
 
 
 class RnnzooCLI(LightningCLI):
@@ -43,8 +45,18 @@ class RnnzooCLI(LightningCLI):
             get_cell_class(cell)
 
 
+def load_model(ckpt_path: str | None, model: str | None, device: str = "cpu") -> RNNTask:
+    """A task from a Lightning checkpoint (``ckpt_path``) or a pretrained ``model``, exactly one of them."""
+    if (ckpt_path is None) == (model is None):
+        raise ValueError("give exactly one of --ckpt_path (a Lightning checkpoint) or --model (a pretrained model)")
+    if ckpt_path is not None:
+        return load_task(ckpt_path, map_location=device)
+    return RNNTask.from_pretrained(model, map_location=device)
+
+
 def generate(
-    ckpt_path: str,
+    ckpt_path: str | None = None,
+    model: str | None = None,
     prompt: str = "\n",
     max_new_tokens: int = 500,
     temperature: float = 1.0,
@@ -52,10 +64,12 @@ def generate(
     seed: int | None = None,
     device: str = "cpu",
 ) -> str:
-    """Sample text from a language-model checkpoint.
+    """Sample text from a language model.
 
     Args:
         ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        model: or a pretrained model: a bundled name (``rnnzoo.list_models()``), an
+            artifact folder or a HuggingFace hub repo id.
         prompt: text to continue.
         max_new_tokens: how many tokens to add.
         temperature: below 1 is more conservative, 0 is greedy.
@@ -63,24 +77,26 @@ def generate(
         seed: seed for reproducible samples.
         device: where to run (``cpu``, ``cuda``).
     """
-    model = load_task(ckpt_path, map_location=device)
-    if not hasattr(model, "generate"):
-        raise ValueError(f"{ckpt_path!r} holds a {type(model).__name__}, which does not generate text")
-    return model.generate(prompt, max_new_tokens, temperature, top_k, seed)
+    task = load_model(ckpt_path, model, device)
+    if not hasattr(task, "generate"):
+        raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not generate text")
+    return task.generate(prompt, max_new_tokens, temperature, top_k, seed)
 
 
 def classify(
-    ckpt_path: str,
-    text: list[str] | None = None,
+    ckpt_path: str | None = None,
+    model: str | None = None,
+    text: str | list[str] | None = None,
     file: str | None = None,
     max_length: int | None = None,
     device: str = "cpu",
 ) -> list[dict[str, Any]]:
-    """Classify texts with a classifier checkpoint; no dataset is needed.
+    """Classify texts with a classifier; no dataset is needed.
 
     Args:
         ckpt_path: a checkpoint written by ``rnnzoo fit``.
-        text: texts to classify (repeat ``--text`` for several).
+        model: or a pretrained model (bundled name, artifact folder or hub repo id).
+        text: a text to classify, or several (``--text+ "one" --text+ "two"``).
         file: a UTF-8 file with one text per line (blank lines are skipped).
         max_length: cut each text to this many tokens, as in training.
         device: where to run (``cpu``, ``cuda``).
@@ -88,16 +104,41 @@ def classify(
     Returns:
         One ``{"text", "label", "probabilities"}`` dict per text.
     """
-    texts = list(text or [])
+    texts = [text] if isinstance(text, str) else list(text or [])
     if file is not None:
         with open(file, encoding="utf-8") as lines:
             texts += [line.rstrip("\n") for line in lines if line.strip()]
     if not texts:
         raise ValueError("nothing to classify: give --text (one or more) or --file")
-    model = load_task(ckpt_path, map_location=device)
-    if not hasattr(model, "classify"):
-        raise ValueError(f"{ckpt_path!r} holds a {type(model).__name__}, which does not classify text")
-    return [{"text": t, **result} for t, result in zip(texts, model.classify(texts, max_length), strict=True)]
+    task = load_model(ckpt_path, model, device)
+    if not hasattr(task, "classify"):
+        raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not classify text")
+    return [{"text": t, **result} for t, result in zip(texts, task.classify(texts, max_length), strict=True)]
+
+
+def export(
+    ckpt_path: str,
+    out: str,
+    dataset: str | None = None,
+    recipe: str | None = None,
+    command: str | None = None,
+    data_license: str | None = None,
+    metrics: dict[str, float] | None = None,
+) -> str:
+    """Turn a Lightning checkpoint into a pretrained artifact folder (safetensors, tokenizer, model card).
+
+    Args:
+        ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        out: the folder to write.
+        dataset: the training data, for the model card.
+        recipe: the recipe used, for the model card.
+        command: the training command, for the model card.
+        data_license: the licence of the training data, for the model card.
+        metrics: test metrics measured, name -> value, for the model card.
+    """
+    card = {"dataset": dataset, "recipe": recipe, "command": command, "data_license": data_license}
+    load_task(ckpt_path).save_pretrained(out, model_card_kwargs={**card, "metrics": metrics, "name": out})
+    return f"wrote {out}: load it with RNNTask.from_pretrained({out!r}) or --model {out}"
 
 
 def _print_json_lines(results: list[dict[str, Any]]) -> None:
@@ -108,6 +149,7 @@ def _print_json_lines(results: list[dict[str, Any]]) -> None:
 COMMANDS: dict[str, tuple[Callable[..., Any], Callable[[Any], None]]] = {
     "generate": (generate, print),
     "classify": (classify, _print_json_lines),
+    "export": (export, print),
 }
 """Commands beside LightningCLI's: a function from a checkpoint, and how to print its result."""
 
@@ -119,7 +161,7 @@ def _function_command(name: str, args: list[str]) -> None:
     config = parser.parse_args(args)
     try:
         show(function(**config.as_dict()))
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
+    except (FileNotFoundError, ValueError, RuntimeError, KeyError, ConnectionError) as error:
         parser.error(str(error))
 
 
@@ -143,7 +185,8 @@ def main(args: list[str] | None = None) -> None:
             save_config_kwargs={"overwrite": True},
             parser_kwargs={
                 "description": "Train and evaluate rnnzoo models from YAML recipes. "
-                "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help (classifiers)"
+                "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help "
+                "(classifiers), rnnzoo export --help (to a pretrained artifact)"
             },
         )
     except USER_ERRORS as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,29 @@ def test_generate_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["generate", "--ckpt_path", str(tmp_path / "missing.ckpt")])
     assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_fit_then_classify_from_the_checkpoint(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "reviews"
+    folder.mkdir()
+    rows = [{"text": "a good film", "label": "pos"}, {"text": "a bad film", "label": "neg"}] * 8
+    for split in ("train", "validation", "test"):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    monkeypatch.chdir(tmp_path)
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "classification" / "rotten_tomatoes-gru.yaml"
+    overrides = ["--data.dataset", str(folder), "--data.batch_size", "4", "--model.hidden_size", "8"]
+    overrides += ["--trainer.max_epochs", "1", "--trainer.precision", "32", "--trainer.enable_progress_bar", "false"]
+    main(["fit", "--config", str(recipe), *overrides])
+    checkpoint = str(sorted(tmp_path.rglob("last.ckpt"))[0])
+    (tmp_path / "texts.txt").write_text("a good film\n\nnever seen words\n")
+    capsys.readouterr()
+    main(["classify", "--ckpt_path", checkpoint, "--text", "a bad film", "--file", str(tmp_path / "texts.txt")])
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in results] == ["a bad film", "a good film", "never seen words"]
+    assert all(r["label"] in ("neg", "pos") and sum(r["probabilities"].values()) == pytest.approx(1) for r in results)
+    with pytest.raises(SystemExit):
+        main(["generate", "--ckpt_path", checkpoint])
+    assert "holds a Classifier, which does not generate text" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["classify", "--ckpt_path", checkpoint])
+    assert "nothing to classify" in capsys.readouterr().err

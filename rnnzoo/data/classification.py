@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 from rnnzoo.data.batching import BucketBatchSampler, pad_sequences
-from rnnzoo.data.hf import get_split, load_splits
+from rnnzoo.data.hf import get_split, load_splits, pretrained_tokenizer
 from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,8 @@ class ClassificationDataModule(LightningDataModule):
         val_fraction: share of the training split carved off for validation when needed.
         seed: seed of that carving.
         tokenizer: ``word``, ``bpe`` or ``char``.
+        pretrained_tokenizer: reuse the tokenizer of a pretrained model (bundled name,
+            artifact folder or hub repo id) instead of training one: for fine-tuning.
         lowercase: fold case before tokenizing (word and BPE; ``char`` keeps case).
         normalization: Unicode normal form applied first (``NFKC``), or None.
         min_freq: words seen fewer times in training become ``<unk>`` (word level).
@@ -122,6 +124,7 @@ class ClassificationDataModule(LightningDataModule):
         val_fraction: float = 0.1,
         seed: int = 0,
         tokenizer: Literal["word", "bpe", "char"] = "word",
+        pretrained_tokenizer: str | None = None,
         lowercase: bool = True,
         normalization: str | None = "NFKC",
         min_freq: int = 1,
@@ -238,6 +241,8 @@ class ClassificationDataModule(LightningDataModule):
     @property
     def tokenizer(self) -> Tokenizer:
         """The tokenizer, trained on the training split on first use."""
+        if self._tokenizer is None and self.hparams.pretrained_tokenizer is not None:
+            self._tokenizer = pretrained_tokenizer(self.hparams.pretrained_tokenizer)
         if self._tokenizer is None:
             hp = self.hparams
             texts = [text or "" for text in self.rows(hp.train_split)[hp.text_column]]

@@ -1,4 +1,4 @@
-"""Loading HuggingFace datasets by hub id or local folder, with errors that say what to fix."""
+"""Loading HuggingFace datasets by hub id or local folder, with errors that say what to fix; pretrained tokenizers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 
 from datasets import Dataset, DatasetDict, load_dataset
 from datasets.exceptions import DatasetGenerationError
+
+from rnnzoo.tokenizers import Tokenizer
 
 
 def load_splits(dataset: str, name: str | None = None, revision: str | None = None) -> DatasetDict:
@@ -57,3 +59,10 @@ def get_split(splits: DatasetDict, split: str, dataset: str, column: str | None 
     if len(rows) == 0:
         raise ValueError(f"split {split!r} of dataset {dataset!r} is empty")
     return rows
+
+
+def pretrained_tokenizer(source: str) -> Tokenizer:
+    """The tokenizer of a pretrained model (bundled name, artifact folder or hub repo id), sha256 checked."""
+    from rnnzoo.hub.artifact import read_tokenizer, resolve
+
+    return read_tokenizer(resolve(source))

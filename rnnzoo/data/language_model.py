@@ -9,8 +9,8 @@ from lightning import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
-from rnnzoo.data.hf import get_split, load_splits
-from rnnzoo.tokenizers import CharTokenizer
+from rnnzoo.data.hf import get_split, load_splits, pretrained_tokenizer
+from rnnzoo.tokenizers import CharTokenizer, Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,8 @@ class LanguageModelDataModule(LightningDataModule):
             across chunks but back-propagates through at most this many steps.
         unk_token: an extra vocabulary entry standing for characters unseen in
             training; None (the default) makes such characters an error.
+        pretrained_tokenizer: reuse the tokenizer of a pretrained model (bundled name,
+            artifact folder or hub repo id) instead of building one: for fine-tuning.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class LanguageModelDataModule(LightningDataModule):
         eval_batch_size: int = 16,
         tbptt_steps: int = 128,
         unk_token: str | None = None,
+        pretrained_tokenizer: str | None = None,
     ) -> None:
         super().__init__()
         for option, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
@@ -102,12 +105,14 @@ class LanguageModelDataModule(LightningDataModule):
         self.save_hyperparameters()
         self._splits = None
         self._texts: dict[str, str] = {}
-        self._tokenizer: CharTokenizer | None = None
+        self._tokenizer: Tokenizer | None = None
         self.streams: dict[str, Tensor] = {}
 
     @property
-    def tokenizer(self) -> CharTokenizer:
+    def tokenizer(self) -> Tokenizer:
         """The character tokenizer, built from the training split on first use."""
+        if self._tokenizer is None and self.hparams.pretrained_tokenizer is not None:
+            self._tokenizer = pretrained_tokenizer(self.hparams.pretrained_tokenizer)
         if self._tokenizer is None:
             self._tokenizer = CharTokenizer.from_text(self.text(self.hparams.train_split), self.hparams.unk_token)
             log.info("built a %d-character vocabulary from split %r", len(self._tokenizer), self.hparams.train_split)

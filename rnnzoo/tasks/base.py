@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub import ModelCard, ModelHubMixin
 from lightning import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch.optim import Optimizer
@@ -18,8 +20,36 @@ from rnnzoo.tokenizers import Tokenizer, tokenizer_from_dict
 CHECKPOINT_FORMAT = 1
 """Bumped when what rnnzoo stores in a checkpoint changes incompatibly."""
 
+MODEL_CARD = """---
+{{ card_data }}
+---
 
-class RNNTask(LightningModule):
+# {{ name }}
+
+An rnnzoo `{{ task }}` ({{ summary }}), {{ num_params }} parameters.
+
+- **Data**: {{ dataset | default("not recorded", true) }}
+- **Licence of the data**: {{ data_license | default("not recorded", true) }}
+- **Recipe**: {{ recipe | default("not recorded", true) }}
+- **Trained with**: `{{ command | default("not recorded", true) }}`
+
+## Metrics measured on the test split
+
+{{ metrics_table }}
+
+## Use
+
+```python
+from rnnzoo import RNNTask
+
+model = RNNTask.from_pretrained("{{ source }}")
+```
+"""
+
+
+class RNNTask(
+    LightningModule, ModelHubMixin, library_name="rnnzoo", tags=["rnnzoo", "rnn"], model_card_template=MODEL_CARD
+):
     """Base class of the rnnzoo tasks.
 
     Owns what they all share:
@@ -31,6 +61,9 @@ class RNNTask(LightningModule):
       every checkpoint, so ``load_from_checkpoint(path)`` alone restores it.
     * The global gradient norm (before clipping) is logged every step as
       ``grad_norm``; clip with the Trainer's ``gradient_clip_val``.
+    * :meth:`save_pretrained` / :meth:`from_pretrained` / ``push_to_hub`` move a
+      model as a safetensors artifact with its tokenizer and a model card
+      (:mod:`rnnzoo.hub.artifact`, through ``huggingface_hub``'s ``ModelHubMixin``).
 
     Args:
         optimizer: builds the optimizer from the parameters; AdamW(lr=1e-3) if None.
@@ -88,25 +121,76 @@ class RNNTask(LightningModule):
         if norms:
             self.log("grad_norm", torch.linalg.vector_norm(torch.stack(norms)))
 
+    # What the model learned from its data besides weights, saved with it.
+
+    def data_state(self) -> dict[str, Any]:
+        """Hook: the JSON-able things the model took from its data (the tokenizer; subclasses add labels)."""
+        return {"tokenizer": None if self.tokenizer is None else self.tokenizer.to_dict()}
+
+    def load_data_state(self, state: dict[str, Any]) -> None:
+        """Hook: restore what :meth:`data_state` returned."""
+        if state.get("tokenizer") is not None:
+            self.tokenizer = tokenizer_from_dict(state["tokenizer"])
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the tokenizer, the task class and the format version with the weights."""
+        """Store the tokenizer (and labels), the task class and the format version with the weights."""
         checkpoint["rnnzoo"] = {
             "format": CHECKPOINT_FORMAT,
             "version": __version__,
             "task": f"{type(self).__module__}.{type(self).__qualname__}",
-            "tokenizer": None if self.tokenizer is None else self.tokenizer.to_dict(),
+            **self.data_state(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the tokenizer; refuse checkpoints from a newer, unknown format."""
+        """Restore the tokenizer (and labels); refuse checkpoints from a newer, unknown format."""
         stored = checkpoint.get("rnnzoo", {})
         if stored.get("format", CHECKPOINT_FORMAT) > CHECKPOINT_FORMAT:
             raise ValueError(
                 f"this checkpoint has rnnzoo format {stored['format']} (written by rnnzoo {stored.get('version')}); "
                 f"this rnnzoo ({__version__}) reads format {CHECKPOINT_FORMAT} or older: upgrade rnnzoo"
             )
-        if stored.get("tokenizer") is not None:
-            self.tokenizer = tokenizer_from_dict(stored["tokenizer"])
+        self.load_data_state(stored)
+
+    # Pretrained artifacts (save_pretrained and push_to_hub come from ModelHubMixin).
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """Write ``model.safetensors``, ``tokenizer.json`` and ``config.json`` (called by ``save_pretrained``)."""
+        from rnnzoo.hub.artifact import CARD, write_artifact
+
+        (Path(save_directory) / CARD).unlink(missing_ok=True)  # the mixin keeps an existing card; ours must be fresh
+        write_artifact(self, save_directory)
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        """The model card (``README.md``) of :meth:`save_pretrained`.
+
+        Pass ``model_card_kwargs`` such as ``dataset``, ``recipe``, ``command``,
+        ``metrics`` (name -> value) and ``data_license`` to ``save_pretrained``.
+        """
+        metrics = kwargs.pop("metrics", None) or {}
+        rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in metrics.items())
+        table = f"| metric | value |\n|---|---|\n{rows}" if metrics else "Not measured."
+        defaults = {
+            "name": kwargs.get("name", type(self).__name__),
+            "task": type(self).__name__,
+            "summary": f"cell {self.hparams.get('cell')}, hidden size {self.hparams.get('hidden_size')}",
+            "num_params": f"{sum(p.numel() for p in self.parameters()):,}",
+            "metrics_table": table,
+            "source": kwargs.get("name", "path/to/this/folder"),
+        }
+        return super().generate_model_card(*args, **{**defaults, **kwargs})
+
+    @classmethod
+    def from_pretrained(
+        cls, source: str | os.PathLike, *, revision: str | None = None, map_location: str = "cpu", **_: Any
+    ) -> RNNTask:
+        """Load a pretrained task: a bundled zoo name, an artifact folder or a HuggingFace hub repo id.
+
+        Every file is checked against its recorded sha256. Called on :class:`RNNTask`
+        it returns whatever task the artifact holds; on a subclass, it checks the kind.
+        """
+        from rnnzoo.hub.artifact import read_artifact, resolve
+
+        return read_artifact(resolve(source, revision), expected=cls, map_location=map_location)
 
 
 def load_task(ckpt_path: str, map_location: str | torch.device = "cpu") -> RNNTask:

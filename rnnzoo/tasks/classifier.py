@@ -207,17 +207,14 @@ class Classifier(RNNTask):
                 f"vocab_size={self.hparams.vocab_size}; build both from the same training split"
             )
 
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the labels beside the tokenizer."""
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["rnnzoo"]["labels"] = self.labels
-        checkpoint["rnnzoo"]["label_names"] = self.label_names
+    def data_state(self) -> dict[str, Any]:
+        """The tokenizer and the labels, saved with the model."""
+        return {**super().data_state(), "labels": self.labels, "label_names": self.label_names}
 
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the labels."""
-        super().on_load_checkpoint(checkpoint)
-        stored = checkpoint.get("rnnzoo", {})
-        self.labels, self.label_names = stored.get("labels"), stored.get("label_names")
+    def load_data_state(self, state: dict[str, Any]) -> None:
+        """Restore the tokenizer and the labels."""
+        super().load_data_state(state)
+        self.labels, self.label_names = state.get("labels"), state.get("label_names")
 
     # Inference.
 

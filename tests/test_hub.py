@@ -1,0 +1,245 @@
+"""Pretrained artifacts: save -> load round trips, sha256 checks, the bundled zoo, transfer between tasks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import LOCAL_COPIES, shared_dataset
+from lightning import Trainer
+
+from rnnzoo import (
+    CharTokenizer,
+    Classifier,
+    LanguageModel,
+    LanguageModelDataModule,
+    LoadPretrained,
+    RNNTask,
+    TextTokenizer,
+    get_model_info,
+    list_models,
+    load_pretrained,
+    transfer_weights,
+)
+from rnnzoo.cli import main
+from rnnzoo.hub import zoo
+from rnnzoo.hub.artifact import task_class
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def char_lm() -> LanguageModel:
+    torch.manual_seed(0)
+    model = LanguageModel(20, "lstm", hidden_size=16, num_layers=2, dropout=0.0, tie_weights=True)
+    model.tokenizer = CharTokenizer("abcdefghijklmnopqrs ")
+    return model
+
+
+def classifier() -> Classifier:
+    torch.manual_seed(0)
+    model = Classifier(12, 3, "gru", hidden_size=8, pooling="attention", class_weights=[1.0, 2.0, 0.5])
+    model.tokenizer = TextTokenizer.train_word_level(["a b c d e f g h"])
+    model.labels, model.label_names = ["neg", "neu", "pos"], ["neg", "neu", "pos"]
+    return model
+
+
+TASKS = {"language_model": char_lm, "classifier": classifier}
+
+
+def outputs(model: RNNTask) -> torch.Tensor:
+    model.eval()
+    tokens = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 0]])
+    if isinstance(model, LanguageModel):
+        return model(tokens)[0]
+    return model(tokens, torch.tensor([4, 3]))
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_save_then_load_gives_identical_outputs(name, tmp_path):
+    model = TASKS[name]()
+    model.save_pretrained(tmp_path / name)
+    assert {p.name for p in (tmp_path / name).iterdir()} == {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "README.md",
+    }
+    restored = RNNTask.from_pretrained(tmp_path / name)
+    assert type(restored) is type(model)
+    torch.testing.assert_close(outputs(restored), outputs(model), rtol=0, atol=0)
+    assert restored.tokenizer == model.tokenizer
+    assert restored.data_state() == model.data_state()
+    assert type(model).from_pretrained(tmp_path / name).hparams == model.hparams
+
+
+def test_the_model_card_names_data_recipe_and_metrics(tmp_path):
+    card = {"dataset": "stanfordnlp/sst2", "recipe": "recipes/x.yaml", "metrics": {"test_acc": 0.8123}}
+    classifier().save_pretrained(tmp_path / "m", model_card_kwargs=card)
+    text = (tmp_path / "m" / "README.md").read_text()
+    assert "stanfordnlp/sst2" in text and "recipes/x.yaml" in text and "| test_acc | 0.8123 |" in text
+    assert "library_name: rnnzoo" in text
+
+
+def test_a_tampered_file_is_a_sha256_error_naming_it(tmp_path):
+    classifier().save_pretrained(tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="sha256 mismatch for 'model.safetensors'"):
+        RNNTask.from_pretrained(tmp_path / "m")
+
+
+def test_a_future_artifact_format_is_a_clear_error(tmp_path):
+    classifier().save_pretrained(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    config["rnnzoo_format"] = 99
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="artifact format 99.*upgrade rnnzoo"):
+        RNNTask.from_pretrained(tmp_path / "m")
+
+
+def test_the_wrong_task_class_is_a_clear_error(tmp_path):
+    char_lm().save_pretrained(tmp_path / "lm")
+    with pytest.raises(ValueError, match="holds a LanguageModel, not a Classifier"):
+        Classifier.from_pretrained(tmp_path / "lm")
+
+
+def test_a_hub_id_offline_is_one_clear_error():
+    with pytest.raises(ConnectionError, match="could not download 'someone/no-such-rnn'.*Offline"):
+        RNNTask.from_pretrained("someone/no-such-rnn")
+    with pytest.raises(FileNotFoundError, match="neither a pretrained model name"):
+        RNNTask.from_pretrained("./no/such/folder")
+
+
+# Transfer: a language model's embedding and backbone under a new head.
+
+
+def test_transfer_moves_what_fits_and_reports_the_rest():
+    source = char_lm()
+    target = Classifier(20, 2, "lstm", hidden_size=16, num_layers=2, bidirectional=True, dropout=0.0)
+    report = transfer_weights(source, target)
+    assert "embedding.weight" in report.loaded
+    assert "backbone.layers.1.0.weight_hh_l0" in report.loaded  # layer 2, forward direction
+    assert "backbone.layers.0.1.weight_ih_l0" in report.reinitialised  # no reverse direction in the LM
+    assert report.reinitialised["head.weight"].startswith("shape differs ([20, 16] in the source, [2, 32] here)")
+    assert "head.bias" in report.unused
+    torch.testing.assert_close(target.embedding.weight, source.embedding.weight)
+    assert target.tokenizer == source.tokenizer
+    only_backbone = transfer_weights(source, Classifier(30, 2, "lstm", hidden_size=16, num_layers=2), ["backbone"])
+    assert all(name.startswith("backbone") for name in only_backbone.loaded)
+    with pytest.raises(ValueError, match="no tensor of the LanguageModel fits the Classifier"):
+        transfer_weights(source, Classifier(30, 2, "gru", hidden_size=5, embedding_size=7))
+
+
+def test_load_pretrained_callback_starts_fit_from_the_artifact(tiny_corpus, tmp_path):
+    data = LanguageModelDataModule(str(tiny_corpus), batch_size=4, tbptt_steps=16)
+    torch.manual_seed(0)
+    source = LanguageModel(data.vocab_size, "gru", hidden_size=16, num_layers=1, dropout=0.0)
+    source.tokenizer = data.tokenizer
+    source.save_pretrained(tmp_path / "source")
+    fine_tuning = LanguageModelDataModule(
+        str(tiny_corpus), batch_size=4, tbptt_steps=16, pretrained_tokenizer=str(tmp_path / "source")
+    )
+    assert fine_tuning.tokenizer == source.tokenizer
+    torch.manual_seed(1)
+    target = LanguageModel(fine_tuning.vocab_size, "gru", hidden_size=16, num_layers=1, dropout=0.0)
+    callback = LoadPretrained(str(tmp_path / "source"))
+    trainer = Trainer(
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[callback],
+    )
+    target.optimizer_factory = lambda parameters: torch.optim.SGD(parameters, lr=0.0)  # weights stay as loaded
+    trainer.fit(target, fine_tuning)
+    assert set(callback.report.loaded) == set(source.state_dict())
+    torch.testing.assert_close(target.head.weight, source.head.weight)
+
+
+# The command line: export a checkpoint, then use the artifact.
+
+
+def test_export_then_generate_from_the_artifact(tiny_corpus, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    recipe = RECIPES / "language_model" / "tiny_shakespeare-gru.yaml"
+    fit = ["fit", "--config", str(recipe), "--data.dataset", str(tiny_corpus), "--data.batch_size", "4"]
+    fit += ["--model.hidden_size", "8", "--trainer.max_steps", "2", "--trainer.val_check_interval", "2"]
+    main([*fit, "--trainer.precision", "32", "--trainer.enable_progress_bar", "false"])
+    checkpoint = str(sorted(tmp_path.rglob("last.ckpt"))[0])
+    main(["export", "--ckpt_path", checkpoint, "--out", "exported", "--metrics", '{"test_loss": 3.2}'])
+    assert "| test_loss | 3.2000 |" in (tmp_path / "exported" / "README.md").read_text()
+    capsys.readouterr()
+    main(["generate", "--model", "exported", "--prompt", "All:", "--max_new_tokens", "10", "--seed", "0"])
+    from_artifact = capsys.readouterr().out
+    main(["generate", "--ckpt_path", checkpoint, "--prompt", "All:", "--max_new_tokens", "10", "--seed", "0"])
+    assert capsys.readouterr().out == from_artifact
+    with pytest.raises(SystemExit):
+        main(["generate", "--ckpt_path", checkpoint, "--model", "exported"])
+    assert "give exactly one of --ckpt_path" in capsys.readouterr().err
+
+
+# The bundled zoo.
+
+
+def test_list_models_filters_by_pattern(monkeypatch):
+    entry = dict(task="Classifier", dataset="d", recipe="r", command="c", metrics={}, num_params=1)
+    entry.update(description="", license="", files={}, data_options={})
+    fake = {name: zoo.PretrainedModel(name=name, **entry) for name in ("sst2-gru", "sst2-lstm", "imdb-gru")}
+    monkeypatch.setattr(zoo, "ZOO", fake)
+    assert zoo.list_models() == ["imdb-gru", "sst2-gru", "sst2-lstm"]
+    assert zoo.list_models("sst2-*") == ["sst2-gru", "sst2-lstm"]
+    assert zoo.list_models("*-gru") == ["imdb-gru", "sst2-gru"]
+    with pytest.raises(KeyError, match="no pretrained model 'nope'; available: imdb-gru, sst2-gru, sst2-lstm"):
+        zoo.get_model_info("nope")
+
+
+def test_bundled_models_exist_and_are_small():
+    names = list_models()
+    assert {"tiny_shakespeare-lstm_small", "sst2-gru_small"} <= set(names)
+    assert sum(get_model_info(name).size_bytes for name in names) < 8 * 2**20
+    for name in names:
+        info = get_model_info(name)
+        assert (RECIPES.parent / info.recipe).is_file(), info.recipe
+        assert info.metrics and info.num_params == sum(p.numel() for p in load_pretrained(name).parameters())
+
+
+def test_a_tampered_bundled_file_is_a_sha256_error_naming_it(monkeypatch, tmp_path):
+    name = "sst2-gru_small"
+    info = get_model_info(name)
+    copy = tmp_path / name
+    copy.mkdir()
+    for file in info.files:
+        (copy / file).write_bytes((info.folder / file).read_bytes())
+    (copy / "tokenizer.json").write_text((copy / "tokenizer.json").read_text().replace("<unk>", "<UNK>", 1))
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(ValueError, match="sha256 mismatch for 'tokenizer.json'"):
+        load_pretrained(name)
+
+
+def test_bundled_models_work_offline_from_the_command_line(capsys):
+    main(["generate", "--model", "tiny_shakespeare-lstm_small", "--prompt", "ROMEO:", "--max_new_tokens", "40"])
+    assert capsys.readouterr().out.startswith("ROMEO:")
+    main(["classify", "--model", "sst2-gru_small", "--text", "a gorgeous, witty, seductive movie ."])
+    assert json.loads(capsys.readouterr().out)["label"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list_models())
+def test_bundled_models_reproduce_their_card_metrics(name, tmp_path):
+    info = get_model_info(name)
+    recipe = yaml.safe_load((RECIPES.parent / info.recipe).read_text())
+    options = recipe["data"]["init_args"]
+    local = shared_dataset(LOCAL_COPIES[options["dataset"]])
+    options = {**options, **info.data_options, "dataset": str(local), "pretrained_tokenizer": name}
+    data = task_class(recipe["data"]["class_path"])(**options)
+    trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    measured = trainer.test(load_pretrained(name), data, verbose=False)[0]
+    for metric, value in info.metrics.items():
+        assert measured[metric] == pytest.approx(value, abs=2e-3), metric
