@@ -335,3 +335,36 @@ def test_loss_falls_and_accuracy_beats_chance_on_real_sentiment(tmp_path):
     after = trainer.validate(model, data, verbose=False)[0]
     assert after["val_loss"] < before["val_loss"] - 0.1
     assert after["val_acc"] > 0.7, after  # the majority class is 56%
+
+
+def test_lightning_injects_its_distributed_sampler_into_the_bucketing(toy_reviews):
+    """Under DDP Lightning rebuilds our batch sampler around a DistributedSampler; each rank buckets its half."""
+    from lightning.fabric.utilities.data import _replace_dunder_methods
+    from lightning.pytorch.utilities.data import _update_dataloader
+    from torch.utils.data import BatchSampler, DataLoader
+
+    data = ClassificationDataModule(str(toy_reviews), batch_size=16)
+    data.setup("fit")
+    with _replace_dunder_methods(DataLoader, "dataset"), _replace_dunder_methods(BatchSampler):
+        loader = data.train_dataloader()
+    seen = []
+    for rank in (0, 1):
+        sampler = DistributedSampler(loader.dataset, num_replicas=2, rank=rank, shuffle=True, seed=0)
+        ranked = _update_dataloader(loader, sampler)
+        assert isinstance(ranked.batch_sampler, BucketBatchSampler) and ranked.batch_sampler.sampler is sampler
+        seen.append([i for batch in ranked.batch_sampler for i in batch])
+    assert len(seen[0]) == len(seen[1]) == 200 and set(seen[0]) | set(seen[1]) == set(range(400))
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe", "char"])
+def test_every_tokenizer_kind_trains_and_is_saved_with_the_model(kind, toy_reviews, tmp_path):
+    data = ClassificationDataModule(str(toy_reviews), tokenizer=kind, bpe_vocab_size=300, max_length=5, batch_size=16)
+    assert max(data.encoded_split("train").lengths) <= 5
+    model = Classifier(data.vocab_size, data.num_classes, hidden_size=4)
+    trainer = fit_briefly(model, data, tmp_path)
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    restored = load_task(str(tmp_path / "model.ckpt"))
+    assert restored.tokenizer == data.tokenizer
+    assert restored.classify("a lovely film")[0]["probabilities"] == pytest.approx(
+        model.classify("a lovely film")[0]["probabilities"]
+    )
