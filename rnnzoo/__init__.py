@@ -3,11 +3,13 @@
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, register_cell
 from rnnzoo.data import LanguageModelDataModule
+from rnnzoo.gradients import GradientRecorder
 from rnnzoo.tasks import LanguageModel, RNNTask, load_task
 from rnnzoo.tokenizers import CharTokenizer
 
 __all__ = [
     "CharTokenizer",
+    "GradientRecorder",
     "LanguageModel",
     "LanguageModelDataModule",
     "RNNTask",

@@ -14,8 +14,10 @@ from rnnzoo.cells.fused import FusedLSTMLayer
 LENGTHS = torch.tensor([7, 3, 1, 5, 7])
 CELL_CASES = [("rnn", {}), ("rnn", {"nonlinearity": "relu"}), ("lstm", {}), ("gru", {})]
 NEW_CELL_CASES = [
-    ("mingru", {}),
+    ("mingru", {}),  # "auto": the sequential loop on the CPU
+    ("mingru", {"mode": "scan"}),
     ("minlstm", {}),
+    ("minlstm", {"mode": "scan"}),
     ("indrnn", {}),
     ("indrnn", {"recurrent_max": 0.5}),
     ("layernorm_lstm", {}),

@@ -64,7 +64,7 @@ def test_scan_equals_sequential(name, bidirectional):
 
 def test_scan_is_stable_on_long_sequences():
     torch.manual_seed(1)
-    backbone = build_cell("mingru", 2, 4)
+    backbone = build_cell("mingru", 2, 4, mode="scan")
     inputs = torch.randn(2, 2000, 2) * 5
     outputs, _ = backbone(inputs)
     backbone.set_mode("sequential")
@@ -76,7 +76,7 @@ def test_scan_is_stable_on_long_sequences():
 def test_mingru_and_minlstm_follow_the_paper():
     torch.manual_seed(2)
     x = torch.randn(2, 6, 3)
-    mingru = build_cell("mingru", 3, 4)
+    mingru = build_cell("mingru", 3, 4, mode="scan")
     k, candidate = mingru.layers[0][0].linear(x).chunk(2, dim=-1)
     h = torch.zeros(2, 4)
     outputs, _ = mingru(x)
@@ -84,7 +84,7 @@ def test_mingru_and_minlstm_follow_the_paper():
         z = torch.sigmoid(k[:, t])
         h = (1 - z) * h + z * g(candidate[:, t])
         torch.testing.assert_close(outputs[:, t], h)
-    minlstm = build_cell("minlstm", 3, 4)
+    minlstm = build_cell("minlstm", 3, 4, mode="scan")
     f, i, candidate = minlstm.layers[0][0].linear(x).chunk(3, dim=-1)
     f, i = torch.sigmoid(f), torch.sigmoid(i)
     h = torch.zeros(2, 4)
@@ -163,9 +163,9 @@ def test_bad_options_and_inputs_get_clear_errors():
         build_cell("lstm", 3, 4, recurrent_max=1.0)
     with pytest.raises(ValueError, match="recurrent_max must be positive"):
         build_cell("indrnn", 3, 4, recurrent_max=-1.0)
-    with pytest.raises(ValueError, match="mode must be 'scan' or 'sequential'"):
+    with pytest.raises(ValueError, match="mode must be one of 'auto', 'scan', 'sequential'"):
         build_cell("minlstm", 3, 4, mode="parallel")
-    backbone = build_cell("mingru", 3, 4)
+    backbone = build_cell("mingru", 3, 4, mode="scan")
     bad = torch.randn(2, 5, 3)
     bad[1, 2, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN or inf.*finite inputs"):

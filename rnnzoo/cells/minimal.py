@@ -4,15 +4,20 @@ Without h_{t-1} in the gates, the recurrence is linear in the state,
 
     h_t = a_t * h_{t-1} + b_t     (a_t, b_t functions of x_t alone),
 
-so a whole sequence is a prefix scan instead of a loop. It is computed in log
-space for stability, with the paper's g(x) = x + 0.5 for x >= 0 and sigmoid(x)
-otherwise (positive, so log g exists):
+so a and b are computed for all steps at once and only this multiply-add runs
+over time. Two ways to run it, same numbers (to 1e-5):
 
-    log h_t = A_t + logcumsumexp_{s <= t}(log b_s - A_s),   A_t = sum_{s <= t} log a_s
+* ``"scan"``: the paper's parallel prefix scan in log space, with
+  g(x) = x + 0.5 for x >= 0 and sigmoid(x) otherwise (positive, so log g exists):
+  ``log h_t = A_t + logcumsumexp_{s <= t}(log b_s - A_s)``, ``A_t = sum_{s <= t} log a_s``;
+  a non-zero h_0 adds ``exp(A_t) * h_0`` (linearity), so any initial state works.
+  Parallel over time: the choice on a GPU.
+* ``"sequential"``: the recurrence one step at a time, as one autograd function
+  (:class:`LinearRecurrence`) whose backward is the reverse recurrence. On a CPU
+  this is far faster than the scan (whose logcumsumexp costs more than T
+  multiply-adds; see benchmarks/README.md).
 
-and a non-zero h_0 adds exp(A_t) * h_0 (linearity), so any initial state works.
-``step`` and one-step sequences run the same recurrence directly; the two modes
-agree to float precision (the scan accumulates in float64, see :func:`log_space_scan`).
+``mode="auto"`` (the default) picks the scan on accelerators and the loop on the CPU.
 
 minGRU:  z = sigmoid(W_z x),  h~ = g(W_h x),  h_t = (1 - z) * h_{t-1} + z * h~
 minLSTM: f = sigmoid(W_f x),  i = sigmoid(W_i x),  h~ = g(W_h x),
@@ -21,7 +26,7 @@ minLSTM: f = sigmoid(W_f x),  i = sigmoid(W_i x),  h~ = g(W_h x),
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -30,7 +35,8 @@ from torch.nn import functional as F
 from rnnzoo.cells.backbone import RecurrentBackbone
 from rnnzoo.cells.registry import register_cell
 
-Mode = Literal["scan", "sequential"]
+Mode = Literal["auto", "scan", "sequential"]
+MODES = ("auto", "scan", "sequential")
 
 
 def g(x: Tensor) -> Tensor:
@@ -62,49 +68,75 @@ def log_space_scan(log_a: Tensor, log_b: Tensor, h0: Tensor) -> Tensor:
     return (torch.exp(log_h) + torch.exp(a_star) * h0.unsqueeze(1)).to(log_b.dtype)
 
 
+class LinearRecurrence(torch.autograd.Function):
+    """``h_t = a_t * h_{t-1} + b_t`` over ``a, b [B, T, H]`` from ``h0 [B, H]``, as one autograd node.
+
+    The backward runs the reverse recurrence ``lambda_t = dL/dh_t + a_{t+1} * lambda_{t+1}``
+    (the total gradient reaching h_t); then ``dL/db_t = lambda_t`` and
+    ``dL/da_t = lambda_t * h_{t-1}`` for all steps at once.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+        """All states ``[B, T, H]``."""
+        outputs, h = torch.empty_like(b), h0
+        for t in range(b.shape[1]):
+            h = torch.addcmul(b[:, t], a[:, t], h)
+            outputs[:, t] = h
+        ctx.save_for_backward(a, outputs, h0)
+        return outputs
+
+    @staticmethod
+    def backward(ctx: Any, grad_outputs: Tensor) -> Any:
+        """Gradients for ``a``, ``b`` and ``h0``."""
+        a, outputs, h0 = ctx.saved_tensors
+        total = torch.empty_like(grad_outputs)
+        carried = torch.zeros_like(h0)  # a_{t+1} * lambda_{t+1}
+        for t in reversed(range(a.shape[1])):
+            total[:, t] = grad_outputs[:, t] + carried
+            carried = a[:, t] * total[:, t]
+        previous = torch.cat([h0.unsqueeze(1), outputs[:, :-1]], dim=1)
+        return total * previous, total, carried
+
+
 class MinimalLayer(nn.Module):
     """One direction of one minGRU/minLSTM layer: an input projection, then a linear recurrence.
 
-    Subclasses compute ``log a`` and ``log b`` of the recurrence ``h_t = a_t * h_{t-1} + b_t``
-    from the projected inputs (:meth:`log_coefficients`), and the same step without logs
-    (:meth:`step`).
+    Subclasses compute the coefficients of ``h_t = a_t * h_{t-1} + b_t`` from the projected
+    inputs, directly (:meth:`coefficients`) and in log space (:meth:`log_coefficients`).
 
     Args:
         input_size: features of each input step.
         hidden_size: features of the hidden state.
-        mode: ``"scan"`` (parallel, log space) or ``"sequential"`` (a loop over :meth:`step`);
-            one-step sequences always run sequentially.
+        mode: ``"scan"`` (parallel, log space), ``"sequential"`` (one step at a time) or
+            ``"auto"`` (the scan on accelerators, sequential on the CPU).
     """
 
     gate_names: ClassVar[tuple[str, ...]]
 
-    def __init__(self, input_size: int, hidden_size: int, mode: Mode = "scan") -> None:
+    def __init__(self, input_size: int, hidden_size: int, mode: Mode = "auto") -> None:
         super().__init__()
-        if mode not in ("scan", "sequential"):
-            raise ValueError(f"mode must be 'scan' or 'sequential', got {mode!r}")
-        self.mode = mode
+        self.mode = check_mode(mode)
         self.linear = nn.Linear(input_size, len(self.gate_names) * hidden_size)
 
-    def log_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
-        """``(log a, log b)`` of every step from the projected inputs ``[B, T, G*H]``."""
+    def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        """``(a, b)`` of every step from the projected inputs ``[B, T, G*H]``."""
         raise NotImplementedError
 
-    def step(self, projected_t: Tensor, h: Tensor) -> Tensor:
-        """One step ``h_{t-1} -> h_t`` from the projected input ``[B, G*H]``."""
+    def log_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        """``(log a, log b)`` of every step, computed without taking logs of small numbers."""
         raise NotImplementedError
 
     def forward(self, inputs: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         """Run ``inputs [B, T, I]`` from ``state = (h0,)``: ``(outputs [B, T, H], (h_T,))``."""
         projected = self.linear(inputs)
-        (h,) = state
-        if self.mode == "scan" and inputs.shape[1] > 1:
-            outputs = log_space_scan(*self.log_coefficients(projected), h)
-            return outputs, (outputs[:, -1],)
-        outputs = []
-        for t in range(inputs.shape[1]):
-            h = self.step(projected[:, t], h)
-            outputs.append(h)
-        return torch.stack(outputs, dim=1), (h,)
+        (h0,) = state
+        scan = self.mode == "scan" or (self.mode == "auto" and inputs.device.type != "cpu")
+        if scan and inputs.shape[1] > 1:
+            outputs = log_space_scan(*self.log_coefficients(projected), h0)
+        else:
+            outputs = LinearRecurrence.apply(*self.coefficients(projected), h0)
+        return outputs, (outputs[:, -1],)
 
 
 class MinGRULayer(MinimalLayer):
@@ -112,16 +144,16 @@ class MinGRULayer(MinimalLayer):
 
     gate_names = ("update", "candidate")
 
+    def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        """``a = 1 - z``, ``b = z * g(candidate)``."""
+        k, candidate = projected.chunk(2, dim=-1)
+        z = torch.sigmoid(k)
+        return 1 - z, z * g(candidate)
+
     def log_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
-        """``log(1 - z) = -softplus(k)``, ``log(z * h~) = -softplus(-k) + log g(.)``."""
+        """``log(1 - z) = -softplus(k)``, ``log(z * g(.)) = -softplus(-k) + log g(.)``."""
         k, candidate = projected.chunk(2, dim=-1)
         return -F.softplus(k), -F.softplus(-k) + log_g(candidate)
-
-    def step(self, projected_t: Tensor, h: Tensor) -> Tensor:
-        """``(1 - z) * h + z * g(candidate)``."""
-        k, candidate = projected_t.chunk(2, dim=-1)
-        z = torch.sigmoid(k)
-        return (1 - z) * h + z * g(candidate)
 
 
 class MinLSTMLayer(MinimalLayer):
@@ -129,21 +161,28 @@ class MinLSTMLayer(MinimalLayer):
 
     gate_names = ("forget", "input", "candidate")
 
+    def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        """``a = f / (f + i)``, ``b = i / (f + i) * g(candidate)``."""
+        f, i, candidate = projected.chunk(3, dim=-1)
+        f, i = torch.sigmoid(f), torch.sigmoid(i)
+        return f / (f + i), i / (f + i) * g(candidate)
+
     def log_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
-        """``log f' = -softplus(d)``, ``log i' = -softplus(-d) + log g(.)`` with ``d = log i - log f``."""
+        """``log f' = -softplus(d)``, ``log i' = -softplus(-d)`` with ``d = log i - log f``; plus ``log g(.)``."""
         f, i, candidate = projected.chunk(3, dim=-1)
         difference = F.softplus(-f) - F.softplus(-i)  # log sigmoid(i) - log sigmoid(f)
         return -F.softplus(difference), -F.softplus(-difference) + log_g(candidate)
 
-    def step(self, projected_t: Tensor, h: Tensor) -> Tensor:
-        """``f' * h + i' * g(candidate)``."""
-        f, i, candidate = projected_t.chunk(3, dim=-1)
-        f, i = torch.sigmoid(f), torch.sigmoid(i)
-        return (f * h + i * g(candidate)) / (f + i)
+
+def check_mode(mode: str) -> Mode:
+    """Return ``mode`` if it is one of :data:`MODES`, else raise a ValueError naming them."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(repr(m) for m in MODES)}, got {mode!r}")
+    return mode  # type: ignore[return-value]
 
 
 class _MinimalBackbone(RecurrentBackbone):
-    """Stacked minimal layers; ``mode`` picks the parallel scan or the sequential loop for training."""
+    """Stacked minimal layers; ``mode`` picks the parallel scan or the sequential loop (see the module docstring)."""
 
     def __init__(
         self,
@@ -152,11 +191,9 @@ class _MinimalBackbone(RecurrentBackbone):
         num_layers: int = 1,
         dropout: float = 0.0,
         bidirectional: bool = False,
-        mode: Mode = "scan",
+        mode: Mode = "auto",
     ) -> None:
-        if mode not in ("scan", "sequential"):
-            raise ValueError(f"mode must be 'scan' or 'sequential', got {mode!r}")
-        self.mode = mode
+        self.mode = check_mode(mode)
         super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional)
 
     def make_layer(self, input_size: int, hidden_size: int) -> nn.Module:
@@ -165,9 +202,7 @@ class _MinimalBackbone(RecurrentBackbone):
 
     def set_mode(self, mode: Mode) -> None:
         """Switch every layer between the parallel scan and the sequential loop (same weights)."""
-        if mode not in ("scan", "sequential"):
-            raise ValueError(f"mode must be 'scan' or 'sequential', got {mode!r}")
-        self.mode = mode
+        self.mode = check_mode(mode)
         for directions in self.layers:
             for layer in directions:
                 layer.mode = mode
@@ -175,13 +210,13 @@ class _MinimalBackbone(RecurrentBackbone):
 
 @register_cell("mingru")
 class MinGRU(_MinimalBackbone):
-    """Stacked minGRU; trains as a parallel scan, generates step by step."""
+    """Stacked minGRU: a linear recurrence whose gates read the input only."""
 
     layer_class = MinGRULayer
 
 
 @register_cell("minlstm")
 class MinLSTM(_MinimalBackbone):
-    """Stacked minLSTM; trains as a parallel scan, generates step by step."""
+    """Stacked minLSTM: a linear recurrence with normalised forget and input gates that read the input only."""
 
     layer_class = MinLSTMLayer
