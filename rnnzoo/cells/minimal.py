@@ -26,6 +26,7 @@ minLSTM: f = sigmoid(W_f x),  i = sigmoid(W_i x),  h~ = g(W_h x),
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -40,13 +41,17 @@ MODES = ("auto", "scan", "sequential")
 
 
 def g(x: Tensor) -> Tensor:
-    """The paper's positive activation: ``x + 0.5`` for ``x >= 0``, ``sigmoid(x)`` below."""
-    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+    """The paper's positive activation: ``x + 0.5`` for ``x >= 0``, ``sigmoid(x)`` below.
+
+    Written as ``relu(x) + sigmoid(min(x, 0))`` (the same function, no ``torch.where``,
+    which costs more than the rest of the cell on a CPU).
+    """
+    return F.relu(x) + torch.sigmoid(x.clamp(max=0))
 
 
 def log_g(x: Tensor) -> Tensor:
-    """``log(g(x))`` computed without taking the log of a small number."""
-    return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
+    """``log(g(x))``: ``log(x + 0.5)`` for ``x >= 0``, ``-softplus(-x)`` below, without logs of small numbers."""
+    return torch.log(F.relu(x) + 0.5) - F.softplus(-x.clamp(max=0)) + math.log(2.0)
 
 
 def log_space_scan(log_a: Tensor, log_b: Tensor, h0: Tensor) -> Tensor:
@@ -79,24 +84,27 @@ class LinearRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
         """All states ``[B, T, H]``."""
+        a, b = a.transpose(0, 1).contiguous(), b.transpose(0, 1).contiguous()  # time-major: each step contiguous
         outputs, h = torch.empty_like(b), h0
-        for t in range(b.shape[1]):
-            h = torch.addcmul(b[:, t], a[:, t], h)
-            outputs[:, t] = h
+        for t in range(b.shape[0]):
+            h = torch.addcmul(b[t], a[t], h, out=outputs[t])
         ctx.save_for_backward(a, outputs, h0)
-        return outputs
+        return outputs.transpose(0, 1)
 
     @staticmethod
     def backward(ctx: Any, grad_outputs: Tensor) -> Any:
         """Gradients for ``a``, ``b`` and ``h0``."""
         a, outputs, h0 = ctx.saved_tensors
+        grad_outputs = grad_outputs.transpose(0, 1).contiguous()
         total = torch.empty_like(grad_outputs)
         carried = torch.zeros_like(h0)  # a_{t+1} * lambda_{t+1}
-        for t in reversed(range(a.shape[1])):
-            total[:, t] = grad_outputs[:, t] + carried
-            carried = a[:, t] * total[:, t]
-        previous = torch.cat([h0.unsqueeze(1), outputs[:, :-1]], dim=1)
-        return total * previous, total, carried
+        for t in reversed(range(a.shape[0])):
+            torch.add(grad_outputs[t], carried, out=total[t])
+            carried = a[t] * total[t]
+        grad_a = torch.empty_like(a)
+        torch.mul(total[1:], outputs[:-1], out=grad_a[1:])
+        torch.mul(total[0], h0, out=grad_a[0])
+        return grad_a.transpose(0, 1), total.transpose(0, 1), carried
 
 
 class MinimalLayer(nn.Module):
@@ -145,10 +153,9 @@ class MinGRULayer(MinimalLayer):
     gate_names = ("update", "candidate")
 
     def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
-        """``a = 1 - z``, ``b = z * g(candidate)``."""
+        """``a = 1 - z = sigmoid(-k)``, ``b = z * g(candidate)``."""
         k, candidate = projected.chunk(2, dim=-1)
-        z = torch.sigmoid(k)
-        return 1 - z, z * g(candidate)
+        return torch.sigmoid(-k), torch.sigmoid(k) * g(candidate)
 
     def log_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
         """``log(1 - z) = -softplus(k)``, ``log(z * g(.)) = -softplus(-k) + log g(.)``."""
