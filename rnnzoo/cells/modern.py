@@ -65,6 +65,14 @@ class IndRNNLayer(RecurrentLayer):
         pre_activation = x_projected + h_projected
         return (torch.relu(pre_activation),), (pre_activation,)
 
+    def cell_backward(
+        self, grad_new_state: StateTuple, h_projected: Tensor, state: StateTuple, new_state: StateTuple
+    ) -> tuple[Tensor, Tensor, StateTuple]:
+        """The derivative of relu is ``[h_t > 0]``; h_{t-1} enters only via ``u * h_{t-1}``."""
+        (grad_h,), (h,) = grad_new_state, new_state
+        grad_pre = grad_h * (h > 0)
+        return grad_pre, grad_pre, (torch.zeros_like(h),)
+
     def recurrent_parameters(self) -> tuple[Tensor, ...]:
         """``(u,)``."""
         return (self.weight_hh_l0,)

@@ -13,7 +13,8 @@ A recurrent layer splits one step into three parts:
 plain Python loop under autograd (readable, slow). Otherwise it calls
 :class:`_Recurrence`, an autograd function over the whole sequence: the forward
 loop runs without building a graph, and the backward loop replays one step at a
-time (``torch.autograd.grad`` of ``cell``, so no derivative is written by hand),
+time (``torch.autograd.grad`` of ``cell``, so no derivative need be written by
+hand; tiny cells may supply one, :meth:`RecurrentLayer.cell_backward`),
 pushes the gradient through the recurrent projection, and computes the
 recurrent weights' gradients at the end in one matmul over all steps. This
 keeps a hand-written LSTM within reach of torch's fused kernel on CPU.
@@ -54,6 +55,17 @@ class RecurrentLayer(nn.Module):
         """One step's point-wise equations: ``(new state, gate activations)``."""
         raise NotImplementedError
 
+    def cell_backward(
+        self, grad_new_state: StateTuple, h_projected: Tensor, state: StateTuple, new_state: StateTuple
+    ) -> tuple[Tensor, Tensor, StateTuple] | None:
+        """Optional hand-written derivative of :meth:`cell` (for cells with no :meth:`cell_parameters`).
+
+        Returns the gradients w.r.t. ``(x_projected, h_projected, state)`` given the gradient
+        w.r.t. the new state, or None (the default): the backward then replays :meth:`cell`
+        under autograd. Worth writing for tiny cells, where autograd's per-step overhead dominates.
+        """
+        return None
+
     def recurrent_parameters(self) -> tuple[Tensor, ...]:
         """The parameters of :meth:`project_state` (default ``weight_hh_l0`` and ``bias_hh_l0`` if any)."""
         bias = getattr(self, "bias_hh_l0", None)
@@ -71,8 +83,8 @@ class RecurrentLayer(nn.Module):
         """Gradients of :meth:`recurrent_parameters` from all steps at once.
 
         Args:
-            grad_h_projected: ``[B, T, G*H]`` gradient of every step's recurrent projection.
-            h_previous: ``[B, T, H]`` the hidden state each step read.
+            grad_h_projected: ``[T, B, G*H]`` gradient of every step's recurrent projection.
+            h_previous: ``[T, B, H]`` the hidden state each step read.
         """
         grad = grad_h_projected.reshape(-1, grad_h_projected.shape[-1])
         grads = (grad.t() @ h_previous.reshape(-1, h_previous.shape[-1]),)
@@ -107,48 +119,57 @@ class _Recurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, layer: RecurrentLayer, num_states: int, x_projected: Tensor, *rest: Tensor) -> Any:
+        x_projected = x_projected.transpose(0, 1).contiguous()  # time-major: every step's slice is contiguous
         state = tuple(rest[:num_states])
         states, h_projections = [state], []
-        for t in range(x_projected.shape[1]):
+        for x_t in x_projected:
             h_projected = layer.project_state(state[0])
-            state, _ = layer.cell(x_projected[:, t], h_projected, state)
+            state, _ = layer.cell(x_t, h_projected, state)
             states.append(state)
             h_projections.append(h_projected)
-        # every state tensor over time, [B, T + 1, H]: step t reads index t and writes t + 1
-        history = [torch.stack([s[k] for s in states], dim=1) for k in range(num_states)]
+        # every state tensor over time, [T + 1, B, H]: step t reads index t and writes t + 1
+        history = [torch.stack([s[k] for s in states]) for k in range(num_states)]
         ctx.layer, ctx.num_states = layer, num_states
-        ctx.save_for_backward(x_projected, torch.stack(h_projections, dim=1), *history)
-        return (history[0][:, 1:].clone(), *state)
+        ctx.save_for_backward(x_projected, torch.stack(h_projections), *history)
+        return (history[0][1:].transpose(0, 1).contiguous(), *state)
 
     @staticmethod
     def backward(ctx: Any, grad_outputs: Tensor | None, *grad_final: Tensor | None) -> Any:
         layer, num_states = ctx.layer, ctx.num_states
         x_projected, h_projected, *history = ctx.saved_tensors
+        if grad_outputs is not None:
+            grad_outputs = grad_outputs.transpose(0, 1).contiguous()
         cell_parameters = layer.cell_parameters()
-        grad_state = [torch.zeros_like(h[:, 0]) if g is None else g for g, h in zip(grad_final, history, strict=True)]
+        grad_state = [torch.zeros_like(h[0]) if g is None else g for g, h in zip(grad_final, history, strict=True)]
         grad_x = torch.empty_like(x_projected)
         grad_h_projected = torch.empty_like(h_projected)
         grad_cell = [torch.zeros_like(p) for p in cell_parameters]
-        for t in reversed(range(x_projected.shape[1])):
+        for t in reversed(range(x_projected.shape[0])):
             if grad_outputs is not None:
-                grad_state[0] = grad_state[0] + grad_outputs[:, t]
-            with torch.enable_grad():
-                x_t = x_projected[:, t].detach().requires_grad_()
-                h_t = h_projected[:, t].detach().requires_grad_()
-                previous = tuple(h[:, t].detach().requires_grad_() for h in history)
-                new_state, _ = layer.cell(x_t, h_t, previous)
-                grads = torch.autograd.grad(
-                    new_state, (x_t, h_t, *previous, *cell_parameters), grad_state, allow_unused=True
-                )
-            grad_x[:, t] = _or_zeros(grads[0], x_t)
-            grad_h_projected[:, t] = _or_zeros(grads[1], h_t)
+                grad_state[0] = grad_state[0] + grad_outputs[t]
+            previous = tuple(h[t] for h in history)
+            by_hand = layer.cell_backward(tuple(grad_state), h_projected[t], previous, tuple(h[t + 1] for h in history))
+            if by_hand is not None:
+                grads = (*by_hand[:2], *by_hand[2])
+            else:
+                with torch.enable_grad():
+                    x_t = x_projected[t].detach().requires_grad_()
+                    h_t = h_projected[t].detach().requires_grad_()
+                    previous = tuple(h.detach().requires_grad_() for h in previous)
+                    new_state, _ = layer.cell(x_t, h_t, previous)
+                    grads = torch.autograd.grad(
+                        new_state, (x_t, h_t, *previous, *cell_parameters), grad_state, allow_unused=True
+                    )
+            grad_x[t] = _or_zeros(grads[0], x_projected[t])
+            grad_h_projected[t] = _or_zeros(grads[1], h_projected[t])
             grad_state = [_or_zeros(g, h) for g, h in zip(grads[2 : 2 + num_states], previous, strict=True)]
-            grad_state[0] = grad_state[0] + layer.project_state_backward(grad_h_projected[:, t])
+            grad_state[0] = grad_state[0] + layer.project_state_backward(grad_h_projected[t])
             for total, g in zip(grad_cell, grads[2 + num_states :], strict=True):
                 if g is not None:
                     total += g
-        recurrent = layer.recurrent_parameter_grads(grad_h_projected, history[0][:, :-1])
-        return (None, None, grad_x, *grad_state, *recurrent, *grad_cell)
+        # time-major [T, B, *] works as well as [B, T, *] here: both are flattened over steps and rows
+        recurrent = layer.recurrent_parameter_grads(grad_h_projected, history[0][:-1])
+        return (None, None, grad_x.transpose(0, 1), *grad_state, *recurrent, *grad_cell)
 
 
 def _or_zeros(grad: Tensor | None, like: Tensor) -> Tensor:

@@ -81,6 +81,14 @@ class ReferenceRNNLayer(ReferenceLayer):
         pre_activation = x_projected + h_projected
         return (self.activation(pre_activation),), (pre_activation,)
 
+    def cell_backward(
+        self, grad_new_state: StateTuple, h_projected: Tensor, state: StateTuple, new_state: StateTuple
+    ) -> tuple[Tensor, Tensor, StateTuple]:
+        """dh_t/d(pre-activation) is ``1 - h_t^2`` for tanh, ``[h_t > 0]`` for relu; h_{t-1} enters only via W_hh."""
+        (grad_h,), (h,) = grad_new_state, new_state
+        grad_pre = grad_h * (1 - h * h) if self.activation is torch.tanh else grad_h * (h > 0)
+        return grad_pre, grad_pre, (torch.zeros_like(h),)
+
 
 class ReferenceLSTMLayer(ReferenceLayer):
     """The LSTM: four gates computed from x_t and h_{t-1}, a cell state c_t that they edit.
