@@ -24,13 +24,28 @@ def training_step(backbone, inputs, with_gates: bool = False):
     return run
 
 
+def compile_gate_math(backbone):
+    """torch.compile each minGRU/minLSTM layer's point-wise gate math (the part that is not a matmul)."""
+    for directions in backbone.layers:
+        for layer in directions:
+            layer.coefficients = torch.compile(layer.coefficients)
+    return backbone
+
+
 def compare(cells: dict, baseline: str, batch: int, steps: int, hidden: int, warmup: int, repeats: int):
-    """Rows ``[variant, ms per step, speed vs baseline]`` for ``cells`` = {variant: (cell name, with_gates)}."""
+    """Rows ``[variant, ms per step, speed vs baseline]`` for ``cells`` = {variant: (cell name, with_gates)}.
+
+    A cell name may carry flags: ``mingru+scan`` (``mode="scan"``), ``mingru+compile`` (:func:`compile_gate_math`).
+    """
     inputs = torch.randn(batch, steps, hidden)
     variants = {}
-    for variant, (name, with_gates) in cells.items():
+    for variant, (spec, with_gates) in cells.items():
+        name, *flags = spec.split("+")
         torch.manual_seed(0)
-        variants[variant] = training_step(build_cell(name, hidden, hidden), inputs, with_gates)
+        backbone = build_cell(name, hidden, hidden, **({"mode": "scan"} if "scan" in flags else {}))
+        if "compile" in flags:
+            backbone = compile_gate_math(backbone)
+        variants[variant] = training_step(backbone, inputs, with_gates)
     seconds = alternate_calls(variants, warmup, repeats)
     return [[v, f"{1000 * s:,.0f}", f"{seconds[baseline] / s:.2f}x"] for v, s in seconds.items()]
 
@@ -40,6 +55,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--compile", action="store_true", help="add minGRU with torch.compile'd gate math")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"machine: {machine()}")
@@ -71,9 +87,13 @@ def main() -> None:
     print("\nminGRU / minLSTM vs torch's GRU, H=256, B=32, T=1024 (forward + backward)")
     cells = {
         "gru (torch fused)": ("gru", False),
-        "mingru (log-space scan)": ("mingru", False),
-        "minlstm (log-space scan)": ("minlstm", False),
+        "mingru (sequential loop, the CPU default)": ("mingru", False),
+        "minlstm (sequential loop, the CPU default)": ("minlstm", False),
+        "mingru (log-space scan)": ("mingru+scan", False),
+        "minlstm (log-space scan)": ("minlstm+scan", False),
     }
+    if args.compile:
+        cells["mingru (sequential, torch.compile'd gate math)"] = ("mingru+compile", False)
     print_table(headers, compare(cells, "gru (torch fused)", 32, 1024, 256, args.warmup, args.repeats))
 
 

@@ -200,3 +200,17 @@ def test_new_cells_train_in_a_task_and_survive_a_checkpoint(cell, tmp_path, tiny
     restored.eval()
     torch.testing.assert_close(restored(tokens)[0], model(tokens)[0], rtol=0, atol=0)
     assert restored.generate("All:", 10, seed=1) == model.generate("All:", 10, seed=1)
+
+
+@pytest.mark.parametrize("name", ["reference_lstm", "reference_rnn", "indrnn", "layernorm_gru", "mingru", "minlstm"])
+def test_cells_train_under_bf16_autocast(name):
+    """The recipes train in bf16-mixed: the whole-sequence backward must replay the steps under the same autocast."""
+    torch.manual_seed(6)
+    backbone = build_cell(name, 3, 8, num_layers=2)
+    inputs = torch.randn(4, 10, 3)
+    expected, _ = backbone(inputs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs, _ = backbone(inputs, torch.tensor([10, 3, 5, 10]))
+    outputs.float().square().mean().backward()
+    assert all(p.grad.dtype == p.dtype and torch.isfinite(p.grad).all() for p in backbone.parameters())
+    torch.testing.assert_close(outputs[0].float(), expected[0], atol=0.05, rtol=0.05)

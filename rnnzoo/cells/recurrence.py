@@ -130,11 +130,19 @@ class _Recurrence(torch.autograd.Function):
         # every state tensor over time, [T + 1, B, H]: step t reads index t and writes t + 1
         history = [torch.stack([s[k] for s in states]) for k in range(num_states)]
         ctx.layer, ctx.num_states = layer, num_states
+        device = x_projected.device.type
+        ctx.autocast = (device, torch.get_autocast_dtype(device), torch.is_autocast_enabled(device))
         ctx.save_for_backward(x_projected, torch.stack(h_projections), *history)
         return (history[0][1:].transpose(0, 1).contiguous(), *state)
 
     @staticmethod
     def backward(ctx: Any, grad_outputs: Tensor | None, *grad_final: Tensor | None) -> Any:
+        device, dtype, enabled = ctx.autocast
+        with torch.autocast(device, dtype=dtype, enabled=enabled):  # replay the steps as the forward ran them
+            return _Recurrence._backward(ctx, grad_outputs, *grad_final)
+
+    @staticmethod
+    def _backward(ctx: Any, grad_outputs: Tensor | None, *grad_final: Tensor | None) -> Any:
         layer, num_states = ctx.layer, ctx.num_states
         x_projected, h_projected, *history = ctx.saved_tensors
         if grad_outputs is not None:
