@@ -162,9 +162,11 @@ def run_adding(args) -> None:
             mse = evaluate(model, test_x, test_y)
             results[(cell, length)] = (mse, steps, seconds)
             if length == args.plot_length:
-                curves[f"{cell}, step 0"] = recorder.norms_over_time[0]
-                if args.max_steps - 1 in recorder.norms_over_time:
-                    curves[f"{cell}, step {args.max_steps - 1}"] = recorder.norms_over_time[args.max_steps - 1]
+                for step in sorted(recorder.norms_over_time):
+                    curves[f"{cell}, step {step}"] = (
+                        recorder.norms_over_time[step],
+                        recorder.input_norms_over_time[step],
+                    )
             print(f"T={length} {cell}: test MSE {mse:.4f} after {steps} steps, {seconds:.0f} s", flush=True)
     print(
         f"\nmachine: {machine()}; AdamW lr {args.lr}, batch {args.batch}, clip 1.0, budget per run: "
@@ -185,16 +187,24 @@ def run_adding(args) -> None:
     )
 
 
-def report_curves(curves: dict[str, list[float]], args) -> None:
-    """Text table of ||dL/dh_t|| at distances from the loss, relative to the last step; and the figure."""
+def report_curves(curves: dict[str, tuple[list[float], list[float]]], args) -> None:
+    """Text tables of ||dL/dh_t|| and ||dL/dx_t|| at distances from the loss, relative to the last step; figures."""
     length = args.plot_length
     distances = [d for d in (0, 10, 50, 100, 200, 500, length - 1) if d < length]
-    rows = [[cell, *(f"{norms[length - 1 - d] / norms[-1]:.1e}" for d in distances)] for cell, norms in curves.items()]
-    print(f"\n||dL/dh_t|| / ||dL/dh_T||, adding problem T={length}, by distance T - t:")
-    print_table(["cell", *(f"{d}" for d in distances)], rows)
-    figure = plot_norms_over_time(curves, title=f"adding problem, T={length}: gradient reaching h_t")
-    if figure is not None:
-        figure.savefig(HERE / f"gradient_norms_adding_T{length}.png", dpi=80)
+    for index, (name, file) in enumerate([("h_t", "gradient_norms"), ("x_t", "gradient_input_norms")]):
+        rows = [
+            [cell, *(f"{norms[index][length - 1 - d] / norms[index][-1]:.1e}" for d in distances)]
+            for cell, norms in curves.items()
+        ]
+        print(f"\n||dL/d{name}|| / ||dL/d{name[0]}_T||, adding problem T={length}, by distance T - t:")
+        print_table(["cell", *(f"{d}" for d in distances)], rows)
+        figure = plot_norms_over_time(
+            {cell: norms[index] for cell, norms in curves.items()},
+            title=f"adding problem, T={length}: gradient reaching {name}",
+        )
+        if figure is not None:
+            figure.axes[0].set_ylabel(f"||dL/d{name}||")
+            figure.savefig(HERE / f"{file}_adding_T{length}.png", dpi=80)
 
 
 def run_mnist(args) -> None:
@@ -210,14 +220,14 @@ def run_mnist(args) -> None:
         )
         recorder, steps, seconds = train(model, loader, args.max_steps, args.max_seconds, args.out / f"mnist_{cell}")
         accuracy = {name: evaluate(model, *splits[name].tensors) for name in ("validation", "test")}
-        curves[cell] = recorder.norms_over_time[0]
+        curves[cell] = (recorder.norms_over_time[0], recorder.input_norms_over_time[0])
         rows.append([cell, hidden, steps, f"{seconds:.0f}", f"{accuracy['validation']:.3f}", f"{accuracy['test']:.3f}"])
         print(rows[-1], flush=True)
     print(f"\nmachine: {machine()}; parameters matched to a {args.hidden}-unit LSTM ({target:,})")
     print_table(["cell", "hidden", "steps", "seconds", "val accuracy", "test accuracy"], rows)
-    ratios = [[c, f"{n[0] / n[-1]:.1e}"] for c, n in curves.items()]
-    print("\n||dL/dh_1|| / ||dL/dh_784|| at initialisation:")
-    print_table(["cell", "ratio"], ratios)
+    ratios = [[c, f"{h[0] / h[-1]:.1e}", f"{x[0] / x[-1]:.1e}"] for c, (h, x) in curves.items()]
+    print("\ngradient reaching the first pixel relative to the last, at initialisation:")
+    print_table(["cell", "||dL/dh_1|| / ||dL/dh_784||", "||dL/dx_1|| / ||dL/dx_784||"], ratios)
 
 
 def main() -> None:

@@ -3,16 +3,18 @@
 :class:`GradientRecorder` is a Lightning callback for any task whose backbone
 follows the cell contract (``pl_module.backbone``). Every ``every_n_steps``
 training steps it runs the backbone one step at a time for that batch, so each
-top-layer hidden state h_t is a node of the graph, and a tensor hook collects the
-total gradient dL/dh_t (through the outputs *and* through all later steps).
-Plotting ``||dL/dh_t||`` over t shows gradients vanishing (or exploding) with the
-distance from the loss. Every step it also records the global gradient norm
+top-layer hidden state h_t is a node of the graph, and the total gradient dL/dh_t
+(through the outputs *and* through all later steps) is kept. Plotting
+``||dL/dh_t||`` over t shows gradients vanishing (or exploding) with the distance
+from the loss. It also keeps dL/dx_t, the gradient reaching the input at step t:
+that one follows every path, including an LSTM's cell state c_t, which dL/dh_t
+does not see. Every step it also records the global gradient norm
 before and after the Trainer's clipping.
 
     trainer = Trainer(gradient_clip_val=1.0, callbacks=[GradientRecorder(every_n_steps=100)])
 
 Files, written at the end of training (or by :meth:`GradientRecorder.save`):
-``gradient_norms_over_time.csv`` (step, t, norm), ``gradient_clipping.csv``
+``gradient_norms_over_time.csv`` (step, t, ||dL/dh_t||, ||dL/dx_t||), ``gradient_clipping.csv``
 (step, before, after), ``gradients.json`` (both), and
 ``gradient_norms_over_time.png`` when matplotlib is installed (``pip install rnnzoo[plot]``).
 """
@@ -41,15 +43,17 @@ def global_grad_norm(module: nn.Module) -> float:
 
 def run_step_by_step(
     backbone: nn.Module, inputs: Tensor, lengths: Tensor | None = None, state: State | None = None
-) -> tuple[Tensor, State, list[Tensor]]:
+) -> tuple[Tensor, State, list[Tensor], list[Tensor]]:
     """Run a unidirectional backbone one step at a time, exposing every top-layer hidden state.
 
     Gives the same outputs and final state as ``backbone(inputs, lengths, state)``.
     The top layer's h_t is one tensor, used both as the output at step t and as the
-    state read by step t + 1, so its gradient is the total dL/dh_t.
+    state read by step t + 1, so its gradient is the total dL/dh_t. Each step's
+    input gets a zero-valued leaf added (a probe), whose gradient is dL/dx_t.
 
     Returns:
-        ``(outputs [B, T, H], final_state, hidden)`` with ``hidden[t]`` the ``[B, H]`` node of h_t.
+        ``(outputs [B, T, H], final_state, hidden, probes)``: ``hidden[t]`` the ``[B, H]``
+        node of h_t, ``probes[t]`` the ``[B, I]`` leaf whose ``.grad`` will be dL/dx_t.
 
     Raises:
         ValueError: for a bidirectional backbone (its h_t also depends on later inputs).
@@ -62,9 +66,11 @@ def run_step_by_step(
     batch, steps = inputs.shape[:2]
     if state is None:
         state = backbone.initial_state(batch, inputs.device, inputs.dtype)
-    outputs, hidden = [], []
+    outputs, hidden, probes = [], [], []
     for t in range(steps):
-        output_t, new_state = backbone(inputs[:, t : t + 1], None, state)
+        probe = inputs.new_zeros(batch, inputs.shape[-1], requires_grad=torch.is_grad_enabled())
+        probes.append(probe)
+        output_t, new_state = backbone((inputs[:, t] + probe).unsqueeze(1), None, state)
         h_t = output_t[:, 0]
         h, *rest = (new_state,) if isinstance(new_state, Tensor) else new_state
         new_state = (torch.cat([h[:-1], h_t.unsqueeze(0)]), *rest)  # the top layer's h is the output node
@@ -76,7 +82,7 @@ def run_step_by_step(
             h_t = h_t * running[0]
         outputs.append(h_t)
         state = new_state[0] if len(new_state) == 1 else new_state
-    return torch.stack(outputs, dim=1), state, hidden
+    return torch.stack(outputs, dim=1), state, hidden, probes
 
 
 class GradientRecorder(Callback):
@@ -106,9 +112,12 @@ class GradientRecorder(Callback):
         self.plot = plot
         self.norms_over_time: dict[int, list[float]] = {}
         """Training step -> ``[||dL/dh_t|| for t in range(T)]``."""
+        self.input_norms_over_time: dict[int, list[float]] = {}
+        """Training step -> ``[||dL/dx_t|| for t in range(T)]``."""
         self.clipping: list[tuple[int, float, float]] = []
         """``(step, norm before clipping, norm after clipping)`` for every step."""
         self._hidden: list[Tensor] = []
+        self._probes: list[Tensor] = []
         self._before: float | None = None
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
@@ -124,7 +133,7 @@ class GradientRecorder(Callback):
 
         def record_once(inputs: Tensor, lengths: Tensor | None = None, state: State | None = None) -> Any:
             del backbone.forward  # back to the class's forward for every later call
-            outputs, final_state, self._hidden = run_step_by_step(backbone, inputs, lengths, state)
+            outputs, final_state, self._hidden, self._probes = run_step_by_step(backbone, inputs, lengths, state)
             for h_t in self._hidden:
                 if h_t.requires_grad:
                     h_t.retain_grad()
@@ -138,9 +147,12 @@ class GradientRecorder(Callback):
         if self._hidden:
             norms = [0.0 if h.grad is None else float(h.grad.norm()) for h in self._hidden]
             self.norms_over_time[trainer.global_step] = norms
+            self.input_norms_over_time[trainer.global_step] = [
+                0.0 if x.grad is None else float(x.grad.norm()) for x in self._probes
+            ]
             pl_module.log("gradients/dh_first_step", norms[0])
             pl_module.log("gradients/dh_last_step", norms[-1])
-            self._hidden = []
+            self._hidden, self._probes = [], []
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -168,9 +180,10 @@ class GradientRecorder(Callback):
         over_time, clipping = folder / "gradient_norms_over_time.csv", folder / "gradient_clipping.csv"
         with over_time.open("w", newline="") as file:
             writer = csv.writer(file)
-            writer.writerow(["step", "t", "grad_norm_h_t"])
+            writer.writerow(["step", "t", "grad_norm_h_t", "grad_norm_x_t"])
             for step, norms in self.norms_over_time.items():
-                writer.writerows([step, t, norm] for t, norm in enumerate(norms))
+                inputs = self.input_norms_over_time[step]
+                writer.writerows([step, t, norm, inputs[t]] for t, norm in enumerate(norms))
         with clipping.open("w", newline="") as file:
             writer = csv.writer(file)
             writer.writerow(["step", "norm_before_clip", "norm_after_clip"])
@@ -180,6 +193,7 @@ class GradientRecorder(Callback):
             json.dumps(
                 {
                     "norms_over_time": {str(step): norms for step, norms in self.norms_over_time.items()},
+                    "input_norms_over_time": {str(s): norms for s, norms in self.input_norms_over_time.items()},
                     "clipping": [{"step": s, "before": b, "after": a} for s, b, a in self.clipping],
                 }
             )

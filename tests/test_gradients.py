@@ -59,8 +59,9 @@ def test_recorded_norms_equal_autograd(tmp_path):
     fit(model, inputs, targets, tmp_path, recorder, max_steps=1)
     recorded = recorder.norms_over_time[0]
 
-    # Oracle: the tanh RNN written out by hand, each h_t a retained leaf of the graph.
+    # Oracle: the tanh RNN written out by hand, each h_t a retained node of the graph.
     layer = before.backbone.layers[0][0]
+    inputs.requires_grad_(True)
     h, hidden = torch.zeros(4, 5), []
     for t in range(12):
         h = torch.tanh(
@@ -73,6 +74,8 @@ def test_recorded_norms_equal_autograd(tmp_path):
     expected = [float(h.grad.norm()) for h in hidden]
     assert recorded == pytest.approx(expected, rel=1e-5, abs=1e-9)
     assert expected[0] > 0
+    expected_inputs = [float(inputs.grad[:, t].norm()) for t in range(12)]
+    assert recorder.input_norms_over_time[0] == pytest.approx(expected_inputs, rel=1e-5, abs=1e-9)
 
 
 def test_tanh_rnn_with_small_recurrent_weights_loses_gradient_with_distance(tmp_path):
@@ -112,7 +115,7 @@ def test_step_by_step_recording_run_equals_the_backbone(cell):
     inputs, lengths = torch.randn(3, 6, 2), torch.tensor([6, 2, 4])
     state = backbone(torch.randn(3, 2, 2))[1]
     expected, expected_state = backbone(inputs, lengths, state)
-    outputs, final_state, hidden = run_step_by_step(backbone, inputs, lengths, state)
+    outputs, final_state, hidden, probes = run_step_by_step(backbone, inputs, lengths, state)
     torch.testing.assert_close(outputs, expected, atol=1e-5, rtol=1e-5)
     for a, b in zip(
         final_state if isinstance(final_state, tuple) else (final_state,),
@@ -120,7 +123,7 @@ def test_step_by_step_recording_run_equals_the_backbone(cell):
         strict=True,
     ):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
-    assert len(hidden) == 6 and hidden[0].shape == (3, 5)
+    assert len(hidden) == 6 and hidden[0].shape == (3, 5) and probes[0].shape == (3, 2)
 
 
 def test_recorder_errors_are_clear(tmp_path):
