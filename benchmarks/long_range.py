@@ -109,7 +109,7 @@ def mnist_splits(seed: int = 0) -> dict[str, TensorDataset]:
     """The official MNIST test set (10k) split 8k/1k/1k with a fixed seed; pixels scaled to [0, 1], one per step."""
     from datasets import load_dataset
 
-    rows = load_dataset(shared_dataset("mnist_t10k"))["test"].with_format("torch")
+    rows = load_dataset(shared_dataset("mnist_t10k"))["test"].with_format("torch")[:]
     pixels = rows["pixels"].float().div(255.0).unsqueeze(-1)
     labels = rows["label"].long()
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
