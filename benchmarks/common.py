@@ -75,6 +75,23 @@ def alternate(variants: dict, datamodule, steps: int, warmup: int, repeats: int)
     return {name: statistics.median(values) for name, values in speeds.items()}
 
 
+def alternate_calls(variants: dict, warmup: int, repeats: int) -> dict[str, float]:
+    """Median seconds of one call of each variant, the variants taking turns so noise hits them alike.
+
+    ``variants`` maps a name to a no-argument callable (e.g. one training step).
+    """
+    for run in variants.values():
+        for _ in range(warmup):
+            run()
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, run in variants.items():
+            start = time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in seconds.items()}
+
+
 def machine() -> str:
     """One line naming the machine and software."""
     return (

@@ -3,6 +3,7 @@
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, register_cell
 from rnnzoo.data import ClassificationDataModule, LanguageModelDataModule
+from rnnzoo.gradients import GradientRecorder
 from rnnzoo.hub import LoadPretrained, get_model_info, list_models, load_pretrained, transfer_weights
 from rnnzoo.tasks import Classifier, LanguageModel, RNNTask, load_task
 from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
@@ -11,6 +12,7 @@ __all__ = [
     "CharTokenizer",
     "ClassificationDataModule",
     "Classifier",
+    "GradientRecorder",
     "LanguageModel",
     "LanguageModelDataModule",
     "LoadPretrained",

@@ -103,7 +103,7 @@ def test_unknown_cell_is_one_clear_error(tiny_corpus, tmp_path, monkeypatch, cap
         main(["fit", "--config", str(recipe), "--data.dataset", str(tiny_corpus), "--model.cell", "lstn"])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
-    assert "rnnzoo: error: unknown cell 'lstn'; registered cells: gru, lstm" in error
+    assert "rnnzoo: error: unknown cell 'lstn'; registered cells: gru, indrnn" in error
     assert "Traceback" not in error
 
 

@@ -8,70 +8,63 @@ they can return every gate's activation at every step so you can look inside:
     outputs, state, gates = backbone.forward_with_gates(inputs)
     gates[0]["forget"]  # [B, T, 16]: layer 0, forward direction
 
-They are slow (a Python loop over time); train with the fused cells and load the
-same state dict here to inspect.
+Each layer's :meth:`cell` is the point-wise step, given the input projection
+``W_ih x_t + b_ih`` (computed for all steps at once) and the recurrent projection
+``W_hh h_{t-1} + b_hh``. Training goes through the whole-sequence autograd
+function of :mod:`rnnzoo.cells.recurrence`, which replays these same equations
+backwards; ``forward_with_gates`` runs the plain step-by-step loop.
 """
 
 from __future__ import annotations
 
 import math
-from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rnnzoo.cells.backbone import ElmanRNN, RecurrentBackbone, State
+from rnnzoo.cells.recurrence import RecurrentLayer, StateTuple
 from rnnzoo.cells.registry import register_cell
 
 
-class ReferenceLayer(nn.Module):
-    """One direction of one recurrent layer, written out step by step.
+class ReferenceLayer(RecurrentLayer):
+    """A recurrent layer with torch's parameters: ``W_ih x_t + b_ih`` and ``W_hh h_{t-1} + b_hh`` feed the gates.
 
-    The input projection ``W_ih x_t + b_ih`` does not depend on the state, so it is
-    computed for all steps at once; :meth:`cell` then applies the recurrence.
     Subclasses name their gates (:attr:`gate_names`, in torch's order) and
     implement :meth:`cell`.
+
+    Args:
+        input_size: features of each input step.
+        hidden_size: features of the hidden state.
+        bias: add the biases ``b_ih`` and ``b_hh`` (layers that normalise the projections drop them).
     """
 
-    gate_names: ClassVar[tuple[str, ...]]
-
-    def __init__(self, input_size: int, hidden_size: int) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
         self.hidden_size = hidden_size
         rows = len(self.gate_names) * hidden_size
         # Named like torch's single-layer kernels so state dicts are interchangeable.
         self.weight_ih_l0 = nn.Parameter(torch.empty(rows, input_size))
         self.weight_hh_l0 = nn.Parameter(torch.empty(rows, hidden_size))
-        self.bias_ih_l0 = nn.Parameter(torch.empty(rows))
-        self.bias_hh_l0 = nn.Parameter(torch.empty(rows))
+        self.bias_ih_l0 = nn.Parameter(torch.empty(rows)) if bias else None
+        self.bias_hh_l0 = nn.Parameter(torch.empty(rows)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Uniform(-1/sqrt(H), 1/sqrt(H)) for every parameter, as torch initialises its kernels."""
+        """Uniform(-1/sqrt(H), 1/sqrt(H)) for the weights and biases, as torch initialises its kernels."""
         bound = 1.0 / math.sqrt(self.hidden_size)
-        for parameter in self.parameters():
-            nn.init.uniform_(parameter, -bound, bound)
+        for parameter in (self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0):
+            if parameter is not None:
+                nn.init.uniform_(parameter, -bound, bound)
 
-    def cell(self, x_projected: Tensor, state: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
-        """One step: the projected input ``[B, G*H]`` and state -> (new state, gate activations)."""
-        raise NotImplementedError
+    def project_input(self, inputs: Tensor) -> Tensor:
+        """``W_ih x_t + b_ih`` for every step."""
+        return F.linear(inputs, self.weight_ih_l0, self.bias_ih_l0)
 
-    def forward(
-        self, inputs: Tensor, state: tuple[Tensor, ...], return_gates: bool = False
-    ) -> tuple[Tensor, tuple[Tensor, ...]] | tuple[Tensor, tuple[Tensor, ...], dict[str, Tensor]]:
-        """Run ``inputs [B, T, I]`` from ``state``; optionally return gates as ``{name: [B, T, H]}``."""
-        projected = F.linear(inputs, self.weight_ih_l0, self.bias_ih_l0)
-        outputs, gates = [], []
-        for t in range(inputs.shape[1]):
-            state, step_gates = self.cell(projected[:, t], state)
-            outputs.append(state[0])
-            gates.append(step_gates)
-        outputs = torch.stack(outputs, dim=1)
-        if not return_gates:
-            return outputs, state
-        stacked = {name: torch.stack([g[k] for g in gates], dim=1) for k, name in enumerate(self.gate_names)}
-        return outputs, state, stacked
+    def project_state(self, h: Tensor) -> Tensor:
+        """``W_hh h_{t-1} + b_hh``."""
+        return F.linear(h, self.weight_hh_l0, self.bias_hh_l0)
 
 
 class ReferenceRNNLayer(ReferenceLayer):
@@ -83,11 +76,18 @@ class ReferenceRNNLayer(ReferenceLayer):
         super().__init__(input_size, hidden_size)
         self.activation = torch.tanh if nonlinearity == "tanh" else torch.relu
 
-    def cell(self, x_projected: Tensor, state: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
-        """h_t = f(x-projection + W_hh h_{t-1} + b_hh)."""
-        (h,) = state
-        pre_activation = x_projected + F.linear(h, self.weight_hh_l0, self.bias_hh_l0)
+    def cell(self, x_projected: Tensor, h_projected: Tensor, state: StateTuple) -> tuple[StateTuple, StateTuple]:
+        """h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)."""
+        pre_activation = x_projected + h_projected
         return (self.activation(pre_activation),), (pre_activation,)
+
+    def cell_backward(
+        self, grad_new_state: StateTuple, h_projected: Tensor, state: StateTuple, new_state: StateTuple
+    ) -> tuple[Tensor, Tensor, StateTuple]:
+        """dh_t/d(pre-activation) is ``1 - h_t^2`` for tanh, ``[h_t > 0]`` for relu; h_{t-1} enters only via W_hh."""
+        (grad_h,), (h,) = grad_new_state, new_state
+        grad_pre = grad_h * (1 - h * h) if self.activation is torch.tanh else grad_h * (h > 0)
+        return grad_pre, grad_pre, (torch.zeros_like(h),)
 
 
 class ReferenceLSTMLayer(ReferenceLayer):
@@ -102,11 +102,10 @@ class ReferenceLSTMLayer(ReferenceLayer):
 
     gate_names = ("input", "forget", "gate", "output")
 
-    def cell(self, x_projected: Tensor, state: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    def cell(self, x_projected: Tensor, h_projected: Tensor, state: StateTuple) -> tuple[StateTuple, StateTuple]:
         """One LSTM step over ``(h, c)``."""
-        h, c = state
-        pre = x_projected + F.linear(h, self.weight_hh_l0, self.bias_hh_l0)
-        i, f, g, o = pre.chunk(4, dim=-1)
+        _, c = state
+        i, f, g, o = (x_projected + h_projected).chunk(4, dim=-1)
         i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
         c = f * c + i * g
         h = o * torch.tanh(c)
@@ -127,11 +126,11 @@ class ReferenceGRULayer(ReferenceLayer):
 
     gate_names = ("reset", "update", "candidate")
 
-    def cell(self, x_projected: Tensor, state: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    def cell(self, x_projected: Tensor, h_projected: Tensor, state: StateTuple) -> tuple[StateTuple, StateTuple]:
         """One GRU step over ``h``."""
         (h,) = state
         x_r, x_z, x_n = x_projected.chunk(3, dim=-1)
-        h_r, h_z, h_n = F.linear(h, self.weight_hh_l0, self.bias_hh_l0).chunk(3, dim=-1)
+        h_r, h_z, h_n = h_projected.chunk(3, dim=-1)
         r = torch.sigmoid(x_r + h_r)
         z = torch.sigmoid(x_z + h_z)
         n = torch.tanh(x_n + r * h_n)
@@ -140,7 +139,7 @@ class ReferenceGRULayer(ReferenceLayer):
 
 
 class ReferenceBackbone(RecurrentBackbone):
-    """A backbone of reference layers, which can also report its gate activations."""
+    """A backbone of :class:`~rnnzoo.cells.recurrence.RecurrentLayer` layers, which can also report its gates."""
 
     def forward_with_gates(
         self, inputs: Tensor, lengths: Tensor | None = None, state: State | None = None
