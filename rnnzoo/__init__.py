@@ -2,9 +2,9 @@
 
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, register_cell
-from rnnzoo.data import ClassificationDataModule, LanguageModelDataModule
-from rnnzoo.tasks import Classifier, LanguageModel, RNNTask, load_task
-from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
+from rnnzoo.data import ClassificationDataModule, LanguageModelDataModule, TranslationDataModule
+from rnnzoo.tasks import Classifier, LanguageModel, RNNTask, Seq2Seq, load_task
+from rnnzoo.tokenizers import CharTokenizer, PairTokenizer, TextTokenizer, Tokenizer
 
 __all__ = [
     "CharTokenizer",
@@ -12,10 +12,13 @@ __all__ = [
     "Classifier",
     "LanguageModel",
     "LanguageModelDataModule",
+    "PairTokenizer",
     "RNNTask",
     "RecurrentBackbone",
+    "Seq2Seq",
     "TextTokenizer",
     "Tokenizer",
+    "TranslationDataModule",
     "__version__",
     "build_cell",
     "list_cells",
