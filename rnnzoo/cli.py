@@ -4,6 +4,7 @@ rnnzoo fit --config recipes/language_model/tiny_shakespeare-lstm.yaml
 rnnzoo test --config ... --ckpt_path path/to/last.ckpt
 rnnzoo generate --ckpt_path path/to/last.ckpt --prompt "ROMEO:"
 rnnzoo classify --ckpt_path path/to/last.ckpt --text "a gripping, funny film"
+rnnzoo translate --ckpt_path path/to/last.ckpt --text "Ein Hund läuft im Schnee." --beam_size 5
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ class RnnzooCLI(LightningCLI):
 
     The link is applied at instantiation (Lightning issue 17275): the data
     module builds its tokenizer from the training split when asked for
-    ``vocab_size``, before ``setup()``. A classifier's ``num_classes`` is written
+    ``vocab_size``, before ``setup()``. It is an int for one-vocabulary tasks and
+    ``{"source": ..., "target": ...}`` for translation, whatever the task's
+    ``vocab_size`` argument takes. A classifier's ``num_classes`` is written
     in the recipe instead, and checked against the data at ``setup()``.
     """
 
@@ -71,7 +74,7 @@ def generate(
 
 def classify(
     ckpt_path: str,
-    text: list[str] | None = None,
+    text: str | list[str] | None = None,
     file: str | None = None,
     max_length: int | None = None,
     device: str = "cpu",
@@ -80,7 +83,7 @@ def classify(
 
     Args:
         ckpt_path: a checkpoint written by ``rnnzoo fit``.
-        text: texts to classify (repeat ``--text`` for several).
+        text: a text to classify (``--text+ TEXT`` adds one more).
         file: a UTF-8 file with one text per line (blank lines are skipped).
         max_length: cut each text to this many tokens, as in training.
         device: where to run (``cpu``, ``cuda``).
@@ -88,7 +91,7 @@ def classify(
     Returns:
         One ``{"text", "label", "probabilities"}`` dict per text.
     """
-    texts = list(text or [])
+    texts = [text] if isinstance(text, str) else list(text or [])
     if file is not None:
         with open(file, encoding="utf-8") as lines:
             texts += [line.rstrip("\n") for line in lines if line.strip()]
@@ -100,6 +103,51 @@ def classify(
     return [{"text": t, **result} for t, result in zip(texts, model.classify(texts, max_length), strict=True)]
 
 
+def translate(
+    ckpt_path: str,
+    text: str | list[str] | None = None,
+    file: str | None = None,
+    beam_size: int = 5,
+    n_best: int = 1,
+    length_penalty: float | None = None,
+    max_length: int | None = None,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
+    """Translate texts with a seq2seq checkpoint; no dataset is needed.
+
+    Args:
+        ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        text: a source text (``--text+ TEXT`` adds one more).
+        file: a UTF-8 file with one source text per line (blank lines are skipped).
+        beam_size: beams per sentence (1: greedy).
+        n_best: translations per text, best first (at most ``beam_size``).
+        length_penalty: GNMT alpha (default: the model's).
+        max_length: most target tokens (default: the model's).
+        device: where to run (``cpu``, ``cuda``).
+
+    Returns:
+        One ``{"source", "translation", "score"}`` dict per text (plus ``"n_best"`` when ``n_best > 1``).
+    """
+    texts = [text] if isinstance(text, str) else list(text or [])
+    if file is not None:
+        with open(file, encoding="utf-8") as lines:
+            texts += [line.rstrip("\n") for line in lines if line.strip()]
+    if not texts:
+        raise ValueError("nothing to translate: give --text (one or more) or --file")
+    model = load_task(ckpt_path, map_location=device)
+    if not hasattr(model, "translate_n_best"):
+        raise ValueError(f"{ckpt_path!r} holds a {type(model).__name__}, which does not translate text")
+    results = model.translate_n_best(texts, beam_size, n_best, length_penalty, max_length)
+    output = []
+    for source, hypotheses in zip(texts, results, strict=True):
+        best, score = hypotheses[0]
+        entry: dict[str, Any] = {"source": source, "translation": best, "score": None if score != score else score}
+        if n_best > 1:
+            entry["n_best"] = [{"translation": t, "score": s} for t, s in hypotheses]
+        output.append(entry)
+    return output
+
+
 def _print_json_lines(results: list[dict[str, Any]]) -> None:
     for result in results:
         print(json.dumps(result, ensure_ascii=False))
@@ -108,6 +156,7 @@ def _print_json_lines(results: list[dict[str, Any]]) -> None:
 COMMANDS: dict[str, tuple[Callable[..., Any], Callable[[Any], None]]] = {
     "generate": (generate, print),
     "classify": (classify, _print_json_lines),
+    "translate": (translate, _print_json_lines),
 }
 """Commands beside LightningCLI's: a function from a checkpoint, and how to print its result."""
 
@@ -143,7 +192,8 @@ def main(args: list[str] | None = None) -> None:
             save_config_kwargs={"overwrite": True},
             parser_kwargs={
                 "description": "Train and evaluate rnnzoo models from YAML recipes. "
-                "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help (classifiers)"
+                "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help (classifiers), "
+                "rnnzoo translate --help (seq2seq)"
             },
         )
     except USER_ERRORS as error:
