@@ -91,6 +91,7 @@ def sample(
     top_k: int | None = None,
     generator: torch.Generator | None = None,
     eos_id: int | None = None,
+    max_lengths: Tensor | None = None,
 ) -> Tensor:
     """Sample up to ``max_new_tokens`` tokens, feeding each one back through ``step``.
 
@@ -104,12 +105,16 @@ def sample(
         generator: see :func:`sample_next`.
         eos_id: an end token: a row that drew it only repeats it, and sampling stops
             once every row has; None draws exactly ``max_new_tokens``.
+        max_lengths: ``[B]`` per-row limits (needs ``eos_id``): a row that drew its
+            limit of tokens only repeats ``eos_id`` after them.
 
     Returns:
         ``[B, t]`` generated ids, ``t <= max_new_tokens`` (``t = max_new_tokens`` without ``eos_id``).
     """
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if max_lengths is not None and eos_id is None:
+        raise ValueError("max_lengths needs an eos_id to fill the rows that reached their limit")
     tokens = []
     finished = torch.zeros(logits.shape[0], dtype=torch.bool, device=logits.device)
     for position in range(max_new_tokens):
@@ -117,6 +122,8 @@ def sample(
         if eos_id is not None:
             token = token.masked_fill(finished, eos_id)
             finished = finished | (token == eos_id)
+            if max_lengths is not None:
+                finished = finished | (max_lengths.to(finished.device) <= position + 1)
         tokens.append(token)
         if eos_id is not None and bool(finished.all()):
             break
@@ -158,6 +165,7 @@ def beam_search(
     alpha: float = 0.0,
     n_best: int = 1,
     reorder: ReorderFn = index_select_state,
+    max_lengths: Tensor | None = None,
 ) -> list[list[Hypothesis]]:
     """Batched beam search: keep the ``beam_size`` best prefixes of every row, all rows in one batch.
 
@@ -166,7 +174,7 @@ def beam_search(
     first ``beam_size`` finish (scored ``log_prob / length_penalty(length, alpha)``,
     the end token counted in the length), and the first ``beam_size`` others stay
     alive. A row is done once it holds ``beam_size`` finished hypotheses; at
-    ``max_length`` its alive beams finish as they are. ``beam_size = 1`` is greedy
+    ``max_length`` (or its own ``max_lengths`` entry) its alive beams finish as they are. ``beam_size = 1`` is greedy
     decoding, and a row's result does not depend on the other rows of the batch.
 
     Args:
@@ -180,6 +188,7 @@ def beam_search(
         n_best: hypotheses returned per row, best first (at most ``beam_size``).
         reorder: ``(state, indices) -> state`` picking rows of the state; the default
             suits states whose tensors have the batch first (see :func:`index_select_state`).
+        max_lengths: ``[B]`` per-row limits below ``max_length`` (e.g. from the source lengths), or None.
 
     Returns:
         For every row, its ``n_best`` best :class:`Hypothesis`, best first.
@@ -213,8 +222,11 @@ def beam_search(
         beams, tokens = flat // vocab, flat % vocab
         ended = tokens == eos_id
         last = position + 1 == max_length
-        # Hypotheses that end here: end-token candidates among the best beam_size (all alive beams at the end).
-        ends = ended[:, :beam_size].clone() if not last else torch.ones_like(ended[:, :beam_size])
+        at_limit = torch.full((batch,), last, dtype=torch.bool)
+        if max_lengths is not None:
+            at_limit |= max_lengths.cpu() <= position + 1
+        # Hypotheses that end here: end-token candidates among the best beam_size (all alive beams at a limit).
+        ends = ended[:, :beam_size] | at_limit.to(device).unsqueeze(1)
         for row, rank in (ends & ~done.to(device).unsqueeze(1)).nonzero().tolist():
             if len(finished[row]) >= beam_size or scores[row, rank] == float("-inf"):
                 continue
@@ -225,7 +237,7 @@ def beam_search(
             log_prob = float(scores[row, rank])
             penalty = length_penalty(position + 1, alpha)
             finished[row].append(Hypothesis(body.cpu(), log_prob, log_prob / penalty))
-        done |= torch.tensor([len(hypotheses) >= beam_size for hypotheses in finished])
+        done |= torch.tensor([len(hypotheses) >= beam_size for hypotheses in finished]) | at_limit
         if last or bool(done.all()):
             break
         # The first beam_size candidates that do not end stay alive (a row has at most beam_size that end).

@@ -212,6 +212,19 @@ def test_batched_beam_search_equals_one_sentence_at_a_time(beam_size, options):
         assert [h.score for h in alone] == pytest.approx([h.score for h in batch_row], abs=1e-4)
 
 
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_each_sentence_stops_at_its_own_length_limit_whatever_the_batch(beam_size):
+    model = tiny_model(seed=4, max_decode_length=40, max_length_ratio=0.5)
+    model.head.bias.data[3] = -1e4  # <eos> never wins: every sentence runs to its limit
+    sources, source, source_lengths = random_batch([1, 6, 3, 12], 20, 0)
+    together = model.decode_ids(source, source_lengths, beam_size=beam_size)
+    limits = [math.ceil(0.5 * len(sentence)) + 10 for sentence in sources]
+    assert [len(row[0].tokens) for row in together] == limits
+    for sentence, batch_row in zip(sources, together, strict=True):
+        alone = model.decode_ids(sentence.unsqueeze(0), torch.tensor([len(sentence)]), beam_size)[0]
+        assert alone[0].tokens.tolist() == batch_row[0].tokens.tolist()
+
+
 def toy_step(tokens, state):
     """A fixed bigram model over 4 tokens (0 start, 1 a, 2 b, 3 end): greedy takes 'a', the best path is 'b b'."""
     table = torch.tensor(

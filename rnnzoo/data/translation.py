@@ -171,13 +171,14 @@ class TranslationDataModule(LightningDataModule):
                         f"split {split!r} of dataset {hp.dataset!r} has no column {column!r}; its columns are "
                         f"{rows.column_names}. Set {side} to one of them (or translation_column for a dict column)."
                     )
-            return [t or "" for t in rows[hp.source_column]], [t or "" for t in rows[hp.target_column]]
+            columns = rows.select_columns([hp.source_column, hp.target_column]).to_dict()  # fast, whole columns
+            return [t or "" for t in columns[hp.source_column]], [t or "" for t in columns[hp.target_column]]
         if hp.translation_column not in rows.column_names:
             raise KeyError(
                 f"split {split!r} of dataset {hp.dataset!r} has no column {hp.translation_column!r}; its columns are "
                 f"{rows.column_names}. Set translation_column to the dict column, or to None for two text columns."
             )
-        entries = rows[hp.translation_column]
+        entries = rows.select_columns([hp.translation_column]).to_dict()[hp.translation_column]
         languages = sorted(entries[0]) if entries and isinstance(entries[0], dict) else []
         for side, key in (("source_column", hp.source_column), ("target_column", hp.target_column)):
             if key not in languages:

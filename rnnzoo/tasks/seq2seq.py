@@ -82,6 +82,8 @@ class Seq2Seq(RNNTask):
         test_beam_size: beam for test BLEU.
         length_penalty: GNMT alpha of beam search (0: none).
         max_decode_length: most target tokens decoded, end token included.
+        max_length_ratio: each sentence also stops at ``ratio * source length + 10``
+            tokens (fairseq's max_len_a / max_len_b), or None for ``max_decode_length`` alone.
         encoder_options: extra options of the encoder cell.
         decoder_options: extra options of the decoder cell.
         optimizer: see :class:`~rnnzoo.tasks.RNNTask`.
@@ -111,6 +113,7 @@ class Seq2Seq(RNNTask):
         test_beam_size: int = 5,
         length_penalty: float = 0.6,
         max_decode_length: int = 100,
+        max_length_ratio: float | None = 2.0,
         encoder_options: dict[str, Any] | None = None,
         decoder_options: dict[str, Any] | None = None,
         optimizer: OptimizerCallable | None = None,
@@ -138,6 +141,8 @@ class Seq2Seq(RNNTask):
             raise ValueError(f"teacher_forcing must lie in [0, 1], got {teacher_forcing}")
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing}")
+        if max_length_ratio is not None and max_length_ratio <= 0:
+            raise ValueError(f"max_length_ratio must be positive or None, got {max_length_ratio}")
         for option, value in (("val_beam_size", val_beam_size), ("test_beam_size", test_beam_size)):
             if value < 1:
                 raise ValueError(f"{option} must be at least 1 (1 is greedy), got {value}")
@@ -409,7 +414,8 @@ class Seq2Seq(RNNTask):
             beam_size: beams per sentence; 1 is greedy.
             n_best: hypotheses per sentence (beam search).
             length_penalty: GNMT alpha (default: the model's ``length_penalty``).
-            max_length: most tokens, end included (default: ``max_decode_length``).
+            max_length: most tokens, end included (default: ``max_decode_length``); each
+                sentence also stops at ``max_length_ratio * its length + 10``.
             temperature: sample with this temperature instead of searching (``beam_size`` must be 1).
             top_k: with ``temperature``, sample among the ``k`` most likely tokens.
             generator: with ``temperature``, a seeded generator.
@@ -430,12 +436,24 @@ class Seq2Seq(RNNTask):
             state = self.encode(source, source_lengths)
             bos = torch.full((source.shape[0],), target.bos_id, dtype=torch.long, device=source.device)
             logits, state = self.step(bos, state)
+            limits = None
+            if self.hparams.max_length_ratio is not None:
+                limits = (self.hparams.max_length_ratio * source_lengths.cpu()).ceil().long() + 10
             if beam_size > 1 or n_best > 1:
                 return decoding.beam_search(
-                    self.step, logits, state, beam_size, max_length, target.eos_id, alpha, n_best, self.reorder_state
+                    self.step,
+                    logits,
+                    state,
+                    beam_size,
+                    max_length,
+                    target.eos_id,
+                    alpha,
+                    n_best,
+                    self.reorder_state,
+                    limits,
                 )
             tokens = decoding.sample(
-                self.step, logits, state, max_length, temperature or 0.0, top_k, generator, target.eos_id
+                self.step, logits, state, max_length, temperature or 0.0, top_k, generator, target.eos_id, limits
             )
         finally:
             self.train(was_training)
