@@ -442,3 +442,19 @@ def test_loss_falls_on_a_small_slice_of_multi30k(tmp_path):
     after = quiet_trainer(tmp_path, limit_val_batches=1).validate(model, datamodule=data, verbose=False)[0]
     assert after["val_loss"] < before["val_loss"] - 1.5
     assert after["val_ppl"] == pytest.approx(math.exp(after["val_loss"]), rel=1e-4)
+
+
+def test_fit_then_test_and_translate_from_the_command_line(toy_corpus, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "translation" / "multi30k_de_en-lstm_multiplicative.yaml"
+    small = ["--model.embedding_size", "8", "--model.hidden_size", "8", "--model.decoder_hidden_size", "8"]
+    common = ["--config", str(recipe), "--data.dataset", str(toy_corpus), *small, "--trainer.precision", "32"]
+    main(["fit", *common, "--trainer.max_steps", "2", "--trainer.enable_progress_bar", "false"])
+    checkpoint = sorted(tmp_path.rglob("last.ckpt"))[0]
+    capsys.readouterr()
+    main(["test", *common, "--ckpt_path", str(checkpoint), "--model.test_beam_size", "2"])
+    assert "test_bleu" in capsys.readouterr().out
+    main(["translate", "--ckpt_path", str(checkpoint), "--text", "ein hund", "--beam_size", "2", "--n_best", "2"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["source"] == "ein hund" and len(result["n_best"]) == 2
+    assert result["translation"] == result["n_best"][0]["translation"]
