@@ -15,11 +15,11 @@ from conftest import shared_dataset
 from lightning import Trainer
 from torchmetrics.text import SacreBLEUScore
 
-from rnnzoo import PairTokenizer, Seq2Seq, TextTokenizer, TranslationDataModule, load_task
+from rnnzoo import LanguageModel, PairTokenizer, Seq2Seq, TextTokenizer, TranslationDataModule, load_task
 from rnnzoo.attention import Attention
 from rnnzoo.cli import main
 from rnnzoo.data import pad_sequences
-from rnnzoo.decoding import beam_search, index_select_state, length_penalty, sample
+from rnnzoo.decoding import backbone_reorder, beam_search, index_select_state, length_penalty, sample
 from rnnzoo.masking import lengths_to_mask, masked_softmax
 
 GERMAN = ["ein", "hund", "mann", "frau", "läuft", "sitzt", "im", "park", "schnee", "rot", "groß", "kind"]
@@ -246,6 +246,22 @@ def test_beam_search_finds_the_likelier_sequence_that_greedy_misses():
     assert best[0].tokens.tolist() == [2] and best[0].log_prob == pytest.approx(math.log(0.35 * 0.9))
     assert best[1].tokens.tolist() == [1]
     assert best[0].score >= best[1].score
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_the_language_model_beam_searches_through_the_same_code(cell):
+    torch.manual_seed(0)
+    model = LanguageModel(11, cell, hidden_size=8, num_layers=2).eval()
+    logits, state = model.step(torch.tensor([1, 2, 5]))
+    greedy = sample(model.step, logits, state, 15, temperature=0, eos_id=0)
+    beams = beam_search(model.step, logits, state, 1, 15, eos_id=0, reorder=backbone_reorder)
+    for row, hypotheses in enumerate(beams):
+        expected = greedy[row].tolist()
+        expected = expected[: expected.index(0)] if 0 in expected else expected
+        assert hypotheses[0].tokens.tolist() == expected
+    for hypotheses in beam_search(model.step, logits, state, 4, 15, eos_id=0, n_best=4, reorder=backbone_reorder):
+        assert len({tuple(h.tokens.tolist()) for h in hypotheses}) == 4  # distinct
+        assert [h.score for h in hypotheses] == sorted((h.score for h in hypotheses), reverse=True)
 
 
 def test_length_penalty_is_gnmts():
