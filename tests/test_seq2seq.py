@@ -417,6 +417,11 @@ def test_checkpoint_translates_identically_with_no_dataset_present(toy_corpus, t
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["translation"] for line in lines] == [row[0][0] for row in expected[:2]]
     assert lines[0]["source"] == texts[0] and lines[0]["score"] == pytest.approx(expected[0][0][1])
+    sources = tmp_path / "sources.txt"
+    sources.write_text(f"{texts[2]}\n\n{texts[0]}\n", encoding="utf-8")
+    main(["translate", "--ckpt_path", str(path), "--file", str(sources), "--beam_size", "3"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["translation"] for line in lines] == [expected[2][0][0], expected[0][0][0]]  # blank line skipped
 
 
 def test_translate_command_errors_are_one_line(tmp_path, capsys):
