@@ -33,7 +33,8 @@ def corpus_bleu(model: Seq2Seq, data: TranslationDataModule, split: str, beam_si
             hypotheses.append(hypothesis)
             references.append(reference_form)
     seconds = time.perf_counter() - start
-    return sacrebleu.corpus_bleu(hypotheses, [references], tokenize="none").score, seconds, len(hypotheses)
+    bleu = sacrebleu.corpus_bleu(hypotheses, [references], tokenize="none", force=True).score  # tokenized on purpose
+    return bleu, seconds, len(hypotheses)
 
 
 def main() -> None:
