@@ -174,7 +174,8 @@ def beam_search(
     first ``beam_size`` finish (scored ``log_prob / length_penalty(length, alpha)``,
     the end token counted in the length), and the first ``beam_size`` others stay
     alive. A row is done once it holds ``beam_size`` finished hypotheses; at
-    ``max_length`` (or its own ``max_lengths`` entry) its alive beams finish as they are. ``beam_size = 1`` is greedy
+    ``max_length`` (or its own ``max_lengths`` entry) its alive beams finish as they are.
+    Done rows leave the batch, so the step function runs on the rows still searching. ``beam_size = 1`` is greedy
     decoding, and a row's result does not depend on the other rows of the batch.
 
     Args:
@@ -203,49 +204,50 @@ def beam_search(
         raise ValueError(f"the length-penalty alpha must be >= 0, got {alpha}")
     batch, vocab = logits.shape
     device = logits.device
-    rows = torch.arange(batch, device=device)
     # Every row starts with beam_size copies; only the first is alive, so the first step picks distinct tokens.
-    expand = rows.repeat_interleave(beam_size)
+    expand = torch.arange(batch, device=device).repeat_interleave(beam_size)
     state = reorder(state, expand)
     logits = logits.index_select(0, expand)
     beam_scores = torch.full((batch, beam_size), float("-inf"), device=device)
     beam_scores[:, 0] = 0.0
     prefixes = torch.zeros(batch * beam_size, 0, dtype=torch.long, device=device)
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    done = torch.zeros(batch, dtype=torch.bool)
+    active = torch.arange(batch)  # the rows still searching; finished rows leave the batch
+    limits = None if max_lengths is None else max_lengths.cpu()
     for position in range(max_length):
-        log_probs = torch.log_softmax(logits.float(), dim=-1).view(batch, beam_size * vocab)
-        candidates = (beam_scores.view(batch * beam_size, 1) + log_probs.view(batch * beam_size, vocab)).view(
-            batch, beam_size * vocab
-        )
+        alive = len(active)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        candidates = (beam_scores.view(alive * beam_size, 1) + log_probs).view(alive, beam_size * vocab)
         scores, flat = candidates.topk(min(2 * beam_size, beam_size * vocab), dim=1)
         beams, tokens = flat // vocab, flat % vocab
         ended = tokens == eos_id
         last = position + 1 == max_length
-        at_limit = torch.full((batch,), last, dtype=torch.bool)
-        if max_lengths is not None:
-            at_limit |= max_lengths.cpu() <= position + 1
+        at_limit = torch.full((alive,), last, dtype=torch.bool)
+        if limits is not None:
+            at_limit |= limits[active] <= position + 1
         # Hypotheses that end here: end-token candidates among the best beam_size (all alive beams at a limit).
         ends = ended[:, :beam_size] | at_limit.to(device).unsqueeze(1)
-        for row, rank in (ends & ~done.to(device).unsqueeze(1)).nonzero().tolist():
-            if len(finished[row]) >= beam_size or scores[row, rank] == float("-inf"):
+        for local, rank in ends.nonzero().tolist():
+            row = int(active[local])
+            if len(finished[row]) >= beam_size or scores[local, rank] == float("-inf"):
                 continue
-            source = row * beam_size + int(beams[row, rank])
-            body = prefixes[source]
-            if not bool(ended[row, rank]):  # cut at max_length: the last token is a real one
-                body = torch.cat([body, tokens[row, rank].view(1)])
-            log_prob = float(scores[row, rank])
-            penalty = length_penalty(position + 1, alpha)
-            finished[row].append(Hypothesis(body.cpu(), log_prob, log_prob / penalty))
-        done |= torch.tensor([len(hypotheses) >= beam_size for hypotheses in finished]) | at_limit
-        if last or bool(done.all()):
+            body = prefixes[local * beam_size + int(beams[local, rank])]
+            if not bool(ended[local, rank]):  # cut at a length limit: the last token is a real one
+                body = torch.cat([body, tokens[local, rank].view(1)])
+            log_prob = float(scores[local, rank])
+            finished[row].append(Hypothesis(body.cpu(), log_prob, log_prob / length_penalty(position + 1, alpha)))
+        done = torch.tensor([len(finished[int(row)]) >= beam_size for row in active]) | at_limit
+        if bool(done.all()):
             break
         # The first beam_size candidates that do not end stay alive (a row has at most beam_size that end).
         keep = torch.sort(ended.int(), dim=1, stable=True).indices[:, :beam_size]
-        beam_scores = scores.gather(1, keep)
-        chosen = (rows.unsqueeze(1) * beam_size + beams.gather(1, keep)).view(-1)
+        going = (~done).nonzero().squeeze(1)
+        keep, beams, tokens = keep[going.to(device)], beams[going.to(device)], tokens[going.to(device)]
+        beam_scores = scores[going.to(device)].gather(1, keep)
+        chosen = (going.to(device).unsqueeze(1) * beam_size + beams.gather(1, keep)).view(-1)
         next_tokens = tokens.gather(1, keep).view(-1)
         prefixes = torch.cat([prefixes.index_select(0, chosen), next_tokens.unsqueeze(1)], dim=1)
+        active = active[going]
         state = reorder(state, chosen)
         logits, state = step(next_tokens, state)
     return [sorted(hypotheses, key=lambda h: -h.score)[:n_best] for hypotheses in finished]
