@@ -2,11 +2,11 @@
 
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, register_cell
-from rnnzoo.data import ClassificationDataModule, LanguageModelDataModule
+from rnnzoo.data import ClassificationDataModule, LanguageModelDataModule, TranslationDataModule
 from rnnzoo.gradients import GradientRecorder
 from rnnzoo.hub import LoadPretrained, get_model_info, list_models, load_pretrained, transfer_weights
-from rnnzoo.tasks import Classifier, LanguageModel, RNNTask, load_task
-from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
+from rnnzoo.tasks import Classifier, LanguageModel, RNNTask, Seq2Seq, load_task
+from rnnzoo.tokenizers import CharTokenizer, PairTokenizer, TextTokenizer, Tokenizer
 
 __all__ = [
     "CharTokenizer",
@@ -16,10 +16,13 @@ __all__ = [
     "LanguageModel",
     "LanguageModelDataModule",
     "LoadPretrained",
+    "PairTokenizer",
     "RNNTask",
     "RecurrentBackbone",
+    "Seq2Seq",
     "TextTokenizer",
     "Tokenizer",
+    "TranslationDataModule",
     "__version__",
     "build_cell",
     "get_model_info",

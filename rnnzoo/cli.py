@@ -5,7 +5,8 @@ rnnzoo test --config ... --ckpt_path path/to/last.ckpt
 rnnzoo generate --ckpt_path path/to/last.ckpt --prompt "ROMEO:"
 rnnzoo classify --ckpt_path path/to/last.ckpt --text "a gripping, funny film"
 rnnzoo export --ckpt_path path/to/best.ckpt --out my-model    (a safetensors artifact; see rnnzoo.hub)
-rnnzoo generate --model tiny_shakespeare-lstm --prompt "ROMEO:"  (a bundled pretrained model, offline)
+rnnzoo generate --model tiny_shakespeare-lstm_small --prompt "ROMEO:"  (a bundled pretrained model, offline)
+rnnzoo translate --ckpt_path path/to/last.ckpt --text "Ein Hund läuft im Schnee." --beam_size 5
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ class RnnzooCLI(LightningCLI):
 
     The link is applied at instantiation (Lightning issue 17275): the data
     module builds its tokenizer from the training split when asked for
-    ``vocab_size``, before ``setup()``. A classifier's ``num_classes`` is written
+    ``vocab_size``, before ``setup()``. It is an int for one-vocabulary tasks and
+    ``{"source": ..., "target": ...}`` for translation, whatever the task's
+    ``vocab_size`` argument takes. A classifier's ``num_classes`` is written
     in the recipe instead, and checked against the data at ``setup()``.
     """
 
@@ -83,6 +86,17 @@ def generate(
     return task.generate(prompt, max_new_tokens, temperature, top_k, seed)
 
 
+def read_texts(text: str | list[str] | None, file: str | None, verb: str) -> list[str]:
+    """The ``--text`` values, then the non-blank lines of ``--file``; at least one of them."""
+    texts = [text] if isinstance(text, str) else list(text or [])
+    if file is not None:
+        with open(file, encoding="utf-8") as lines:
+            texts += [line.rstrip("\n") for line in lines if line.strip()]
+    if not texts:
+        raise ValueError(f"nothing to {verb}: give --text (one or more) or --file")
+    return texts
+
+
 def classify(
     ckpt_path: str | None = None,
     model: str | None = None,
@@ -104,12 +118,7 @@ def classify(
     Returns:
         One ``{"text", "label", "probabilities"}`` dict per text.
     """
-    texts = [text] if isinstance(text, str) else list(text or [])
-    if file is not None:
-        with open(file, encoding="utf-8") as lines:
-            texts += [line.rstrip("\n") for line in lines if line.strip()]
-    if not texts:
-        raise ValueError("nothing to classify: give --text (one or more) or --file")
+    texts = read_texts(text, file, "classify")
     task = load_model(ckpt_path, model, device)
     if not hasattr(task, "classify"):
         raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not classify text")
@@ -141,6 +150,48 @@ def export(
     return f"wrote {out}: load it with RNNTask.from_pretrained({out!r}) or --model {out}"
 
 
+def translate(
+    ckpt_path: str | None = None,
+    model: str | None = None,
+    text: str | list[str] | None = None,
+    file: str | None = None,
+    beam_size: int = 5,
+    n_best: int = 1,
+    length_penalty: float | None = None,
+    max_length: int | None = None,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
+    """Translate texts with a seq2seq checkpoint; no dataset is needed.
+
+    Args:
+        ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        model: or a pretrained model (bundled name, artifact folder or hub repo id).
+        text: a source text (``--text+ TEXT`` adds one more).
+        file: a UTF-8 file with one source text per line (blank lines are skipped).
+        beam_size: beams per sentence (1: greedy).
+        n_best: translations per text, best first (at most ``beam_size``).
+        length_penalty: GNMT alpha (default: the model's).
+        max_length: most target tokens (default: the model's).
+        device: where to run (``cpu``, ``cuda``).
+
+    Returns:
+        One ``{"source", "translation", "score"}`` dict per text (plus ``"n_best"`` when ``n_best > 1``).
+    """
+    texts = read_texts(text, file, "translate")
+    task = load_model(ckpt_path, model, device)
+    if not hasattr(task, "translate_n_best"):
+        raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not translate text")
+    results = task.translate_n_best(texts, beam_size, n_best, length_penalty, max_length)
+    output = []
+    for source, hypotheses in zip(texts, results, strict=True):
+        best, score = hypotheses[0]
+        entry: dict[str, Any] = {"source": source, "translation": best, "score": None if score != score else score}
+        if n_best > 1:
+            entry["n_best"] = [{"translation": t, "score": s} for t, s in hypotheses]
+        output.append(entry)
+    return output
+
+
 def _print_json_lines(results: list[dict[str, Any]]) -> None:
     for result in results:
         print(json.dumps(result, ensure_ascii=False))
@@ -150,6 +201,7 @@ COMMANDS: dict[str, tuple[Callable[..., Any], Callable[[Any], None]]] = {
     "generate": (generate, print),
     "classify": (classify, _print_json_lines),
     "export": (export, print),
+    "translate": (translate, _print_json_lines),
 }
 """Commands beside LightningCLI's: a function from a checkpoint, and how to print its result."""
 
@@ -186,7 +238,7 @@ def main(args: list[str] | None = None) -> None:
             parser_kwargs={
                 "description": "Train and evaluate rnnzoo models from YAML recipes. "
                 "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help "
-                "(classifiers), rnnzoo export --help (to a pretrained artifact)"
+                "(classifiers), rnnzoo translate --help (seq2seq), rnnzoo export --help (to a pretrained artifact)"
             },
         )
     except USER_ERRORS as error:

@@ -1,4 +1,4 @@
-"""The one masking helper: padded batches as lengths, masks from lengths, and per-sequence reversal."""
+"""The one masking helper: padded batches as lengths, masks from lengths, per-sequence reversal, masked softmax."""
 
 from __future__ import annotations
 
@@ -49,3 +49,19 @@ def lengths_to_mask(lengths: Tensor, steps: int | None = None) -> Tensor:
     """``[B]`` lengths -> ``[B, steps]`` bool mask, True at real steps and False at padding."""
     steps = int(lengths.max()) if steps is None else steps
     return torch.arange(steps, device=lengths.device) < lengths.unsqueeze(1)
+
+
+def masked_softmax(scores: Tensor, mask: Tensor, dim: int = -1) -> Tensor:
+    """Softmax of ``scores`` over ``dim`` where positions with ``mask`` False get exactly zero weight.
+
+    Args:
+        scores: unnormalised scores, e.g. ``[B, T, S]`` attention energies.
+        mask: bool, broadcastable to ``scores``; True at real positions. Every
+            slice along ``dim`` needs at least one True (a sequence has at least one step).
+        dim: the dimension the weights sum to one over.
+
+    Returns:
+        Weights of ``scores``' shape that sum to one over ``dim`` and are 0 where masked.
+    """
+    scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=dim).masked_fill(~mask, 0.0)

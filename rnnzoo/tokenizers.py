@@ -6,10 +6,12 @@ goes into checkpoints and comes back through :func:`tokenizer_from_dict`.
 
 * :class:`CharTokenizer`: one token per character (the char-level language model).
 * :class:`TextTokenizer`: word-level or BPE, trained with HuggingFace ``tokenizers``.
+* :class:`PairTokenizer`: a source and a target tokenizer (translation) kept together.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -256,6 +258,34 @@ class TextTokenizer(Tokenizer):
             ids = ids.tolist()
         return self.tokenizer.decode(list(ids))
 
+    @property
+    def word_level(self) -> bool:
+        """True for a word-level tokenizer (whose tokens are words), False for BPE."""
+        return isinstance(self.tokenizer.model, models.WordLevel)
+
+    def words(self, text: str) -> list[str]:
+        """``text`` normalized and split into words as the tokenizer sees them, unknown words kept.
+
+        For a word-level tokenizer these are its tokens before the vocabulary lookup:
+        the tokenized form BLEU is computed on (references keep words ``<unk>`` would hide).
+        """
+        if self.tokenizer.normalizer is not None:
+            text = self.tokenizer.normalizer.normalize_str(text)
+        return [word for word, _ in pre_tokenizers.Whitespace().pre_tokenize_str(text)]
+
+    def id_to_token(self, index: int) -> str:
+        """The token string of id ``index`` (``<unk>`` and the other special tokens included)."""
+        return self.tokenizer.id_to_token(index)
+
+    def detokenize(self, ids: Iterable[int] | Tensor) -> str:
+        """Readable text from ids: BPE decodes exactly; word tokens are joined, no space before punctuation."""
+        if not self.word_level:
+            return self.decode(ids)
+        text = self.decode(ids)
+        text = re.sub(r" ([.,!?;:%)\]}])", r"\1", text)
+        text = re.sub(r"([(\[{]) ", r"\1", text)
+        return re.sub(r" ?' ?(s|t|re|ve|ll|d|m)\b", r"'\1", text)
+
     def to_dict(self) -> dict[str, Any]:
         """The tokenizer's own JSON, stored in checkpoints."""
         return {"kind": self.kind, "json": self.tokenizer.to_str()}
@@ -270,7 +300,68 @@ class TextTokenizer(Tokenizer):
         return f"TextTokenizer({type(self.tokenizer.model).__name__}, size={len(self)})"
 
 
-_TOKENIZERS: dict[str, Any] = {CharTokenizer.kind: CharTokenizer, TextTokenizer.kind: TextTokenizer.from_json}
+class PairTokenizer(Tokenizer):
+    """A source and a target tokenizer, kept together as a translation model's one tokenizer.
+
+    ``encode`` reads source text and ``decode`` writes target text; ``len()`` is the
+    target (output) vocabulary. Both are stored in checkpoints like any tokenizer.
+
+    Args:
+        source: tokenizer of the input language.
+        target: tokenizer of the output language (needs ``bos_id`` and ``eos_id``).
+    """
+
+    kind = "pair"
+
+    def __init__(self, source: Tokenizer, target: Tokenizer) -> None:
+        for side, tokenizer in (("source", source), ("target", target)):
+            if not isinstance(tokenizer, Tokenizer):
+                raise TypeError(f"the {side} tokenizer must be an rnnzoo Tokenizer, got {type(tokenizer).__name__}")
+        if not (hasattr(target, "bos_id") and hasattr(target, "eos_id")):
+            raise ValueError(f"the target tokenizer needs <bos> and <eos> tokens (a TextTokenizer), got {target!r}")
+        self.source = source
+        self.target = target
+
+    def __len__(self) -> int:
+        """Target vocabulary size."""
+        return len(self.target)
+
+    @property
+    def vocab_sizes(self) -> dict[str, int]:
+        """``{"source": ..., "target": ...}`` vocabulary sizes."""
+        return {"source": len(self.source), "target": len(self.target)}
+
+    def encode(self, text: str) -> Tensor:
+        """Source ids of ``text``."""
+        return self.source.encode(text)
+
+    def encode_batch(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
+        """Source ids of many texts, each cut to at most ``max_length`` tokens."""
+        return self.source.encode_batch(texts, max_length)
+
+    def decode(self, ids: Iterable[int] | Tensor) -> str:
+        """Target text of ``ids``."""
+        return self.target.decode(ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Both tokenizers' descriptions."""
+        return {"kind": self.kind, "source": self.source.to_dict(), "target": self.target.to_dict()}
+
+    @classmethod
+    def from_dicts(cls, source: dict[str, Any], target: dict[str, Any]) -> PairTokenizer:
+        """Rebuild from :meth:`to_dict`'s output."""
+        return cls(tokenizer_from_dict(source), tokenizer_from_dict(target))
+
+    def __repr__(self) -> str:
+        """Short summary."""
+        return f"PairTokenizer(source={self.source!r}, target={self.target!r})"
+
+
+_TOKENIZERS: dict[str, Any] = {
+    CharTokenizer.kind: CharTokenizer,
+    TextTokenizer.kind: TextTokenizer.from_json,
+    PairTokenizer.kind: PairTokenizer.from_dicts,
+}
 
 
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:

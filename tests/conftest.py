@@ -19,6 +19,7 @@ LOCAL_COPIES = {
     "cornell-movie-review-data/rotten_tomatoes": "rotten_tomatoes",
     "stanfordnlp/sst2": "sst2",
     "stanfordnlp/imdb": None,
+    "bentrevett/multi30k": "multi30k",
 }
 
 

@@ -4,12 +4,15 @@ from rnnzoo.data.batching import BucketBatchSampler, pad_sequences
 from rnnzoo.data.classification import ClassificationDataModule
 from rnnzoo.data.hf import get_split, load_splits
 from rnnzoo.data.language_model import ContiguousChunks, LanguageModelDataModule
+from rnnzoo.data.translation import TranslationBatch, TranslationDataModule
 
 __all__ = [
     "BucketBatchSampler",
     "ClassificationDataModule",
     "ContiguousChunks",
     "LanguageModelDataModule",
+    "TranslationBatch",
+    "TranslationDataModule",
     "get_split",
     "load_splits",
     "pad_sequences",

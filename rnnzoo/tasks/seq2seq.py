@@ -1,0 +1,521 @@
+"""Many-to-many: encoder-decoder translation with attention, beam search and BLEU.
+
+The encoder (any registered cell, bidirectional and stacked if asked) reads the
+source; a bridge turns its final state into the decoder's first state; the
+decoder (any registered cell) writes the target one token at a time. Each
+decoder output ``h_t`` is combined with a context vector ``c_t`` into
+``h~_t = tanh(W_c [h_t; c_t])``, which the output layer reads (OpenNMT-py's RNN
+decoder, Luong et al. 2015). The context is
+
+* ``attention: none``: the encoder's last state, fed to every decoder step
+  (Sutskever et al. 2014 / Cho et al. 2014, bentrevett's "context vector" model);
+* ``additive`` (Bahdanau et al. 2015) or ``multiplicative`` (Luong's ``general``
+  or ``dot``): attention of ``h_t`` over the encoder outputs, padded source
+  positions masked to zero weight (:mod:`rnnzoo.attention`).
+
+Input feeding (Luong) feeds ``h~_{t-1}`` into the decoder with the next token.
+Training reads the reference target (teacher forcing, or the model's own guess
+with probability ``1 - teacher_forcing``) with label smoothing; without input
+feeding and with full teacher forcing, the decoder runs over the whole target in
+one call, otherwise step by step. Decoding (greedy, sampling, beam search) goes
+through :mod:`rnnzoo.decoding` with :meth:`Seq2Seq.step`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torchmetrics import MeanMetric
+from torchmetrics.text import SacreBLEUScore
+
+from rnnzoo import decoding
+from rnnzoo.attention import Attention
+from rnnzoo.data.batching import pad_sequences
+from rnnzoo.data.translation import TranslationBatch
+from rnnzoo.masking import lengths_to_mask
+from rnnzoo.tasks.base import RNNTask
+from rnnzoo.tokenizers import PairTokenizer, TextTokenizer
+
+DecoderState = dict[str, Any]
+"""What :meth:`Seq2Seq.step` carries: ``rnn`` (the decoder backbone's state), ``memory``,
+``keys`` and ``mask`` (the encoded source), ``context`` (the fixed context of
+``attention: none``) and ``feed`` (``h~_{t-1}`` with input feeding)."""
+
+
+class Seq2Seq(RNNTask):
+    """Encoder-decoder with optional attention, for translation.
+
+    Logs ``train_loss`` (label-smoothed), ``grad_norm``, and for validation and
+    test ``*_loss`` (cross-entropy in nats per target token, no smoothing),
+    ``*_ppl`` and ``*_bleu`` (corpus BLEU, 0-100, see :meth:`bleu_forms`), decoded
+    greedily for validation and with a beam for test by default.
+
+    Args:
+        vocab_size: ``{"source": ..., "target": ...}`` vocabulary sizes (linked from
+            the data module by the CLI: ``TranslationDataModule.vocab_size``).
+        encoder_cell: a registered cell name for the encoder.
+        decoder_cell: a registered cell name for the decoder (default: ``encoder_cell``).
+        embedding_size: features of the source and target embeddings.
+        hidden_size: hidden features of each encoder direction.
+        num_layers: stacked encoder layers.
+        bidirectional: read the source both ways.
+        decoder_hidden_size: hidden features of the decoder (default: the encoder's
+            output size, ``directions * hidden_size``).
+        decoder_num_layers: stacked decoder layers (default: ``num_layers``).
+        attention: ``none``, ``additive`` or ``multiplicative``.
+        score: the multiplicative score, ``general`` (``h^T W m``) or ``dot`` (``h^T m``).
+        attention_size: hidden features of the additive score (default: decoder hidden size).
+        input_feeding: feed ``h~_{t-1}`` into the decoder (needs attention).
+        bridge: ``linear`` (``tanh(W h_enc)`` per decoder state, the directions of each
+            encoder layer concatenated; the top encoder layer serves every decoder
+            layer when the depths differ) or ``zero`` (the decoder starts at 0).
+        dropout: on embeddings, between layers and before the output layer.
+        teacher_forcing: probability of reading the reference token (1: always).
+        label_smoothing: of the training loss.
+        val_beam_size: beam for validation BLEU (1: greedy).
+        test_beam_size: beam for test BLEU.
+        length_penalty: GNMT alpha of beam search (0: none).
+        max_decode_length: most target tokens decoded, end token included.
+        max_length_ratio: each sentence also stops at ``ratio * source length + 10``
+            tokens (fairseq's max_len_a / max_len_b), or None for ``max_decode_length`` alone.
+        encoder_options: extra options of the encoder cell.
+        decoder_options: extra options of the decoder cell.
+        optimizer: see :class:`~rnnzoo.tasks.RNNTask`.
+        scheduler: see :class:`~rnnzoo.tasks.RNNTask`.
+    """
+
+    def __init__(
+        self,
+        vocab_size: dict[str, int],
+        encoder_cell: str = "gru",
+        decoder_cell: str | None = None,
+        embedding_size: int = 256,
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        decoder_hidden_size: int | None = None,
+        decoder_num_layers: int | None = None,
+        attention: Literal["none", "additive", "multiplicative"] = "additive",
+        score: Literal["general", "dot"] = "general",
+        attention_size: int | None = None,
+        input_feeding: bool = False,
+        bridge: Literal["linear", "zero"] = "linear",
+        dropout: float = 0.3,
+        teacher_forcing: float = 1.0,
+        label_smoothing: float = 0.0,
+        val_beam_size: int = 1,
+        test_beam_size: int = 5,
+        length_penalty: float = 0.6,
+        max_decode_length: int = 100,
+        max_length_ratio: float | None = 2.0,
+        encoder_options: dict[str, Any] | None = None,
+        decoder_options: dict[str, Any] | None = None,
+        optimizer: OptimizerCallable | None = None,
+        scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        super().__init__(optimizer, scheduler)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        if not isinstance(vocab_size, dict) or set(vocab_size) != {"source", "target"}:
+            raise ValueError(
+                f"vocab_size must be a dict {{'source': int, 'target': int}} "
+                f"(TranslationDataModule.vocab_size), got {vocab_size!r}"
+            )
+        if any(not isinstance(size, int) or size <= 4 for size in vocab_size.values()):
+            raise ValueError(f"vocab sizes must be integers above 4 (4 special tokens), got {vocab_size}")
+        if attention not in ("none", "additive", "multiplicative"):
+            raise ValueError(f"attention must be 'none', 'additive' or 'multiplicative', got {attention!r}")
+        if input_feeding and attention == "none":
+            raise ValueError(
+                "input_feeding needs attention ('additive' or 'multiplicative'); with none the "
+                "encoder's context vector is fed at every step already"
+            )
+        if bridge not in ("linear", "zero"):
+            raise ValueError(f"bridge must be 'linear' or 'zero', got {bridge!r}")
+        if not 0.0 <= teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing must lie in [0, 1], got {teacher_forcing}")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing}")
+        if max_length_ratio is not None and max_length_ratio <= 0:
+            raise ValueError(f"max_length_ratio must be positive or None, got {max_length_ratio}")
+        for option, value in (("val_beam_size", val_beam_size), ("test_beam_size", test_beam_size)):
+            if value < 1:
+                raise ValueError(f"{option} must be at least 1 (1 is greedy), got {value}")
+        self.source_embedding = nn.Embedding(vocab_size["source"], embedding_size)
+        self.target_embedding = nn.Embedding(vocab_size["target"], embedding_size)
+        self.encoder = self.build_backbone(
+            encoder_cell,
+            embedding_size,
+            hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            **(encoder_options or {}),
+        )
+        memory_size = self.encoder.output_size
+        decoder_hidden_size = decoder_hidden_size or memory_size
+        fed = {"none": memory_size, "additive": 0, "multiplicative": 0}[attention]
+        fed += decoder_hidden_size if input_feeding else 0
+        self.decoder = self.build_backbone(
+            decoder_cell or encoder_cell,
+            embedding_size + fed,
+            decoder_hidden_size,
+            num_layers=decoder_num_layers or num_layers,
+            dropout=dropout,
+            **(decoder_options or {}),
+        )
+        self.attention = (
+            None
+            if attention == "none"
+            else Attention(
+                "additive" if attention == "additive" else score, decoder_hidden_size, memory_size, attention_size
+            )
+        )
+        self.bridge = nn.ModuleList(
+            nn.Linear(memory_size, decoder_hidden_size)
+            for _ in (self.decoder.state_names if bridge == "linear" else ())
+        )
+        self.combine = nn.Linear(decoder_hidden_size + memory_size, decoder_hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(decoder_hidden_size, vocab_size["target"])
+        self.losses = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
+        self.bleu = nn.ModuleDict({stage: SacreBLEUScore(tokenize="none") for stage in ("val", "test")})
+
+    # The model: encode once, then decode a whole target or one token at a time.
+
+    def encode(self, source: Tensor, source_lengths: Tensor) -> DecoderState:
+        """Read ``source [B, S]`` (real ``source_lengths [B]``) into the decoder's first state."""
+        memory, final = self.encoder(self.dropout(self.source_embedding(source)), source_lengths)
+        h = final[0] if isinstance(final, tuple) else final
+        layers, directions = self.encoder.num_layers, self.encoder.num_directions
+        batch = source.shape[0]
+        # [layers * directions, B, H] -> [layers, B, directions * H]: each layer's directions side by side.
+        h = h.view(layers, directions, batch, -1).permute(0, 2, 1, 3).reshape(layers, batch, -1)
+        decoder_layers = self.decoder.num_layers
+        if self.bridge:
+            top = h if layers == decoder_layers else h[-1:].expand(decoder_layers, -1, -1)
+            states = tuple(torch.tanh(linear(top)) for linear in self.bridge)
+            rnn = states[0] if len(states) == 1 else states
+        else:
+            rnn = self.decoder.initial_state(batch, source.device, memory.dtype)
+        state: DecoderState = {"rnn": rnn, "context": h[-1]}
+        if self.attention is not None:
+            mask = lengths_to_mask(source_lengths.to(source.device), source.shape[1])
+            state.update(memory=memory, keys=self.attention.keys(memory), mask=mask)
+        if self.hparams.input_feeding:
+            state["feed"] = memory.new_zeros(batch, self.decoder.hidden_size)
+        return state
+
+    def decode(
+        self, tokens: Tensor, state: DecoderState, lengths: Tensor | None = None
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """Decode ``tokens [B, T]`` from ``state``: ``(logits [B, T, V], state, attention weights [B, T, S])``.
+
+        ``T > 1`` needs no input feeding (each step would need the previous one's
+        output); ``lengths`` are the real target lengths of a padded batch.
+        """
+        steps = tokens.shape[1]
+        inputs = self.dropout(self.target_embedding(tokens))
+        if self.attention is None:
+            inputs = torch.cat([inputs, state["context"].unsqueeze(1).expand(-1, steps, -1)], dim=-1)
+        if self.hparams.input_feeding:
+            if steps != 1:
+                raise ValueError("with input_feeding the decoder reads one token at a time (use step())")
+            inputs = torch.cat([inputs, state["feed"].unsqueeze(1)], dim=-1)
+        outputs, rnn = self.decoder(inputs, lengths, state["rnn"])
+        weights = None
+        if self.attention is None:
+            contexts = state["context"].unsqueeze(1).expand(-1, steps, -1)
+        else:
+            contexts, weights = self.attention(outputs, state["memory"], state["keys"], state["mask"])
+        attentional = torch.tanh(self.combine(torch.cat([outputs, contexts], dim=-1)))
+        state = {**state, "rnn": rnn}
+        if self.hparams.input_feeding:
+            state["feed"] = attentional[:, -1]
+        return self.head(self.dropout(attentional)), state, weights
+
+    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        """One token per row: ``tokens [B]`` -> ``(logits [B, V], state)`` (the decoding step)."""
+        logits, state, _ = self.decode(tokens.unsqueeze(1), state)
+        return logits.squeeze(1), state
+
+    @staticmethod
+    def reorder_state(state: DecoderState, indices: Tensor) -> DecoderState:
+        """Rows ``indices`` of a decoder state (beam search): the backbone state has the batch on dim 1."""
+        return {
+            key: decoding.backbone_reorder(value, indices)
+            if key == "rnn"
+            else decoding.index_select_state(value, indices)
+            for key, value in state.items()
+        }
+
+    def forward(
+        self,
+        source: Tensor,
+        source_lengths: Tensor,
+        target_inputs: Tensor,
+        target_lengths: Tensor | None = None,
+        teacher_forcing: float = 1.0,
+    ) -> Tensor:
+        """Logits ``[B, T, V]`` of the next target token at every position of ``target_inputs [B, T]``.
+
+        Args:
+            source: ``[B, S]`` source ids.
+            source_lengths: ``[B]`` real source lengths.
+            target_inputs: ``[B, T]`` ``<bos> y_1 ... y_{T-1}`` (padded).
+            target_lengths: ``[B]`` real lengths of ``target_inputs`` (None: no padding).
+            teacher_forcing: probability that a position reads the reference token
+                rather than the model's previous argmax (per row and step).
+        """
+        state = self.encode(source, source_lengths)
+        if teacher_forcing >= 1.0 and not self.hparams.input_feeding:
+            return self.decode(target_inputs, state, target_lengths)[0]
+        steps, logits = target_inputs.shape[1], []
+        token = target_inputs[:, 0]
+        for position in range(steps):
+            step_logits, state = self.step(token, state)
+            logits.append(step_logits)
+            if position + 1 < steps:
+                token = target_inputs[:, position + 1]
+                if teacher_forcing < 1.0:
+                    guess = torch.rand(token.shape, device=token.device) >= teacher_forcing
+                    token = torch.where(guess, step_logits.argmax(-1), token)
+        return torch.stack(logits, dim=1)
+
+    # Training and evaluation.
+
+    def _logits_and_targets(self, batch: TranslationBatch, teacher_forcing: float) -> tuple[Tensor, Tensor]:
+        inputs, targets = batch.target[:, :-1], batch.target[:, 1:]
+        logits = self(batch.source, batch.source_lengths, inputs, batch.target_lengths - 1, teacher_forcing)
+        return logits.float().flatten(0, 1), targets.flatten()
+
+    def training_step(self, batch: TranslationBatch, batch_idx: int) -> Tensor:
+        """Label-smoothed cross-entropy per target token (padding ignored)."""
+        logits, targets = self._logits_and_targets(batch, self.hparams.teacher_forcing)
+        loss = F.cross_entropy(logits, targets, ignore_index=0, label_smoothing=self.hparams.label_smoothing)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def _evaluate(self, batch: TranslationBatch, stage: str) -> None:
+        logits, targets = self._logits_and_targets(batch, 1.0)
+        tokens = int((targets != 0).sum())
+        self.losses[stage].update(F.cross_entropy(logits, targets, ignore_index=0), weight=tokens)
+        beam_size = self.hparams.val_beam_size if stage == "val" else self.hparams.test_beam_size
+        hypotheses = self.decode_ids(batch.source, batch.source_lengths, beam_size=beam_size)
+        forms = [self.bleu_forms(h[0].tokens, r) for h, r in zip(hypotheses, batch.references, strict=True)]
+        self.bleu[stage].update([hyp for hyp, _ in forms], [[ref] for _, ref in forms])
+
+    def validation_step(self, batch: TranslationBatch, batch_idx: int) -> None:
+        """Accumulate loss and BLEU (decoded with ``val_beam_size``)."""
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: TranslationBatch, batch_idx: int) -> None:
+        """Accumulate loss and BLEU (decoded with ``test_beam_size``)."""
+        self._evaluate(batch, "test")
+
+    def on_validation_epoch_start(self) -> None:
+        """Fresh metric state (a standalone validate runs in inference mode)."""
+        self._reset("val")
+
+    def on_test_epoch_start(self) -> None:
+        """Fresh metric state."""
+        self._reset("test")
+
+    def _reset(self, stage: str) -> None:
+        self.losses[stage].reset()
+        self.bleu[stage].reset()
+
+    def on_validation_epoch_end(self) -> None:
+        """Log val_loss, val_ppl and val_bleu."""
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        """Log test_loss, test_ppl and test_bleu."""
+        self._log_metrics("test")
+
+    def _log_metrics(self, stage: str) -> None:
+        loss = self.losses[stage].compute()
+        self.log(f"{stage}_loss", loss, prog_bar=True)
+        self.log(f"{stage}_ppl", torch.exp(loss))
+        self.log(f"{stage}_bleu", 100 * self.bleu[stage].compute(), prog_bar=True)
+        self._reset(stage)
+
+    def predict_step(self, batch: TranslationBatch, batch_idx: int) -> list[str]:
+        """Translations of a batch's sources (beam ``test_beam_size``)."""
+        hypotheses = self.decode_ids(batch.source, batch.source_lengths, beam_size=self.hparams.test_beam_size)
+        return [self._target.detokenize(h[0].tokens) for h in hypotheses]
+
+    # Tokenizers, from the data module at setup and from checkpoints after; BLEU's text forms.
+
+    @property
+    def _target(self) -> TextTokenizer:
+        if self.tokenizer is None:
+            raise RuntimeError("this model has no tokenizer: load it from a checkpoint, or fit it first")
+        return self.tokenizer.target
+
+    def check_tokenizer(self) -> None:
+        """The tokenizer must be a source/target pair with the model's vocabulary sizes."""
+        if self.tokenizer is None:
+            return
+        if not isinstance(self.tokenizer, PairTokenizer):
+            raise ValueError(
+                f"a Seq2Seq model needs a source and a target tokenizer (a TranslationDataModule), "
+                f"got {self.tokenizer!r}"
+            )
+        if self.tokenizer.vocab_sizes != dict(self.hparams.vocab_size):
+            raise ValueError(
+                f"the tokenizers have {self.tokenizer.vocab_sizes} tokens but the model was built for "
+                f"vocab_size={dict(self.hparams.vocab_size)}; build both from the same training split"
+            )
+
+    def bleu_forms(self, ids: Tensor | Sequence[int], reference: str) -> tuple[str, str]:
+        """The hypothesis ``ids`` and the raw ``reference`` as BLEU reads them (space-separated tokens).
+
+        Word-level targets: the hypothesis's tokens (``<unk>`` kept, it never matches)
+        against the reference normalized and split into words the same way (unknown
+        words kept): BLEU on tokenized, lowercased text as in bentrevett/pytorch-seq2seq.
+        BPE targets: the detokenized hypothesis against the normalized reference, both
+        split by sacrebleu's default ``13a`` tokenizer.
+        """
+        target = self._target
+        ids = ids.tolist() if isinstance(ids, Tensor) else list(ids)
+        if target.word_level:
+            return " ".join(target.id_to_token(i) for i in ids), " ".join(target.words(reference))
+        normalizer = target.tokenizer.normalizer
+        reference = normalizer.normalize_str(reference) if normalizer is not None else reference
+        split = Tokenizer13a()
+        return split(target.decode(ids)), split(reference)
+
+    # Inference.
+
+    @torch.no_grad()
+    def decode_ids(
+        self,
+        source: Tensor,
+        source_lengths: Tensor,
+        beam_size: int = 1,
+        n_best: int = 1,
+        length_penalty: float | None = None,
+        max_length: int | None = None,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> list[list[decoding.Hypothesis]]:
+        """Decode a padded source batch: greedy (``beam_size=1``), beam search, or sampling.
+
+        Args:
+            source: ``[B, S]`` source ids.
+            source_lengths: ``[B]`` real source lengths.
+            beam_size: beams per sentence; 1 is greedy.
+            n_best: hypotheses per sentence (beam search).
+            length_penalty: GNMT alpha (default: the model's ``length_penalty``).
+            max_length: most tokens, end included (default: ``max_decode_length``); each
+                sentence also stops at ``max_length_ratio * its length + 10``.
+            temperature: sample with this temperature instead of searching (``beam_size`` must be 1).
+            top_k: with ``temperature``, sample among the ``k`` most likely tokens.
+            generator: with ``temperature``, a seeded generator.
+
+        Returns:
+            For every sentence, its best hypotheses (token ids without ``<bos>``/``<eos>``), best first.
+        """
+        if not isinstance(beam_size, int) or beam_size < 1:
+            raise ValueError(f"beam_size must be a positive integer (1 is greedy), got {beam_size!r}")
+        if temperature is not None and beam_size != 1:
+            raise ValueError("sampling (temperature) draws one sequence: use beam_size=1 with a temperature")
+        max_length = self.hparams.max_decode_length if max_length is None else max_length
+        alpha = self.hparams.length_penalty if length_penalty is None else length_penalty
+        target = self._target
+        was_training = self.training
+        self.eval()
+        try:
+            state = self.encode(source, source_lengths)
+            bos = torch.full((source.shape[0],), target.bos_id, dtype=torch.long, device=source.device)
+            logits, state = self.step(bos, state)
+            limits = None
+            if self.hparams.max_length_ratio is not None:
+                limits = (self.hparams.max_length_ratio * source_lengths.cpu()).ceil().long() + 10
+            if beam_size > 1 or n_best > 1:
+                return decoding.beam_search(
+                    self.step,
+                    logits,
+                    state,
+                    beam_size,
+                    max_length,
+                    target.eos_id,
+                    alpha,
+                    n_best,
+                    self.reorder_state,
+                    limits,
+                )
+            tokens = decoding.sample(
+                self.step, logits, state, max_length, temperature or 0.0, top_k, generator, target.eos_id, limits
+            )
+        finally:
+            self.train(was_training)
+        results = []
+        for row in tokens.cpu():
+            ends = (row == target.eos_id).nonzero()
+            body = row[: int(ends[0])] if len(ends) else row
+            results.append([decoding.Hypothesis(body, float("nan"), float("nan"))])
+        return results
+
+    @torch.no_grad()
+    def translate_n_best(
+        self,
+        texts: str | Sequence[str],
+        beam_size: int = 5,
+        n_best: int = 1,
+        length_penalty: float | None = None,
+        max_length: int | None = None,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        seed: int | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """Translate raw texts with the stored tokenizers; ``(translation, score)`` pairs, best first.
+
+        See :meth:`decode_ids` for the options; ``seed`` seeds sampling. Greedy and
+        sampled translations have no score (NaN).
+
+        Raises:
+            ValueError: for an empty text, or a bad decoding option.
+        """
+        if self.tokenizer is None:
+            raise RuntimeError("this model has no tokenizer: load it from a checkpoint, or fit it first")
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            return []
+        ids = self.tokenizer.source.encode_batch(texts)
+        empty = [position for position, row in enumerate(ids) if not row]
+        if empty:
+            raise ValueError(f"text(s) {empty} are empty after tokenization: there is nothing to translate")
+        source, lengths = pad_sequences([torch.tensor(row, dtype=torch.long) for row in ids])
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(seed)
+        hypotheses = self.decode_ids(
+            source.to(self.device),
+            lengths,
+            beam_size,
+            n_best,
+            length_penalty,
+            max_length,
+            temperature,
+            top_k,
+            generator,
+        )
+        return [[(self._target.detokenize(h.tokens), h.score) for h in row] for row in hypotheses]
+
+    def translate(self, texts: str | Sequence[str], beam_size: int = 5, **options: Any) -> list[str]:
+        """Translate raw texts in one call: the best translation of each (see :meth:`translate_n_best`).
+
+        Args:
+            texts: one text or several, in the source language.
+            beam_size: beams per sentence; 1 is greedy.
+            **options: ``length_penalty``, ``max_length``, ``temperature``, ``top_k``, ``seed``.
+        """
+        return [row[0][0] for row in self.translate_n_best(texts, beam_size, 1, **options)]
