@@ -17,7 +17,9 @@ from rnnzoo import (
     LanguageModel,
     LanguageModelDataModule,
     LoadPretrained,
+    PairTokenizer,
     RNNTask,
+    Seq2Seq,
     TextTokenizer,
     get_model_info,
     list_models,
@@ -46,7 +48,17 @@ def classifier() -> Classifier:
     return model
 
 
-TASKS = {"language_model": char_lm, "classifier": classifier}
+def seq2seq() -> Seq2Seq:
+    torch.manual_seed(0)
+    tokenizer = PairTokenizer(
+        TextTokenizer.train_word_level(["a b c d e f g h"]), TextTokenizer.train_word_level(["i j k l m n o p"])
+    )
+    model = Seq2Seq({"source": 12, "target": 12}, encoder_cell="gru", hidden_size=8, attention="additive")
+    model.tokenizer = tokenizer
+    return model
+
+
+TASKS = {"language_model": char_lm, "classifier": classifier, "seq2seq": seq2seq}
 
 
 def outputs(model: RNNTask) -> torch.Tensor:
@@ -54,6 +66,8 @@ def outputs(model: RNNTask) -> torch.Tensor:
     tokens = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 0]])
     if isinstance(model, LanguageModel):
         return model(tokens)[0]
+    if isinstance(model, Seq2Seq):
+        return model(tokens, torch.tensor([4, 3]), tokens[:, :3])
     return model(tokens, torch.tensor([4, 3]))
 
 

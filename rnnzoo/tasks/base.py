@@ -172,7 +172,8 @@ class RNNTask(
         defaults = {
             "name": kwargs.get("name", type(self).__name__),
             "task": type(self).__name__,
-            "summary": f"cell {self.hparams.get('cell')}, hidden size {self.hparams.get('hidden_size')}",
+            "summary": f"cell {self.hparams.get('cell') or self.hparams.get('encoder_cell')}, "
+            f"hidden size {self.hparams.get('hidden_size')}",
             "num_params": f"{sum(p.numel() for p in self.parameters()):,}",
             "metrics_table": table,
             "source": kwargs.get("name", "path/to/this/folder"),
