@@ -129,7 +129,7 @@ def test_chunked_validation_equals_one_long_pass(tiny_corpus):
     with torch.no_grad():
         for index, batch in enumerate(data.val_dataloader()):
             model.validation_step(batch, index)
-        chunked = model.val_nll.compute()
+        chunked = model.nll["val"].compute()
         rows = ContiguousChunks(data.streams["validation"], 2, 10**9).rows
         logits, _ = model(rows[:, :-1])
         whole = torch.nn.functional.cross_entropy(logits.flatten(0, 1), rows[:, 1:].flatten())

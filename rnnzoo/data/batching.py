@@ -12,11 +12,12 @@ argument, so every rank buckets its own share.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 
 class BucketBatchSampler(BatchSampler):
@@ -81,3 +82,32 @@ def pad_sequences(sequences: Sequence[Tensor], padding_value: int = 0) -> tuple[
     lengths = torch.tensor([len(sequence) for sequence in sequences], dtype=torch.long)
     padded = torch.nn.utils.rnn.pad_sequence(list(sequences), batch_first=True, padding_value=padding_value)
     return padded, lengths
+
+
+def length_batched_loader(
+    data: Dataset,
+    lengths: Sequence[int],
+    batch_size: int,
+    train: bool,
+    collate_fn: Callable[[list[Any]], Any],
+    bucketing: bool = True,
+    pool_batches: int = 100,
+    num_workers: int = 0,
+) -> DataLoader:
+    """The DataLoader every sequence data module uses: shuffled for training, bucketed by length.
+
+    Args:
+        data: a map-style dataset.
+        lengths: the length of each item (what bucketing sorts by).
+        batch_size: items per batch.
+        train: shuffle (training) or keep a fixed order (evaluation: length order when bucketing).
+        collate_fn: turns a list of items into a padded batch.
+        bucketing: group items of similar length (:class:`BucketBatchSampler`).
+        pool_batches: batches per sorted pool when bucketing.
+        num_workers: DataLoader worker processes.
+    """
+    sampler = RandomSampler(data) if train else SequentialSampler(data)
+    if not bucketing:
+        return DataLoader(data, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn, num_workers=num_workers)
+    batches = BucketBatchSampler(sampler, batch_size, False, lengths, pool_batches=pool_batches, shuffle=train)
+    return DataLoader(data, batch_sampler=batches, collate_fn=collate_fn, num_workers=num_workers)

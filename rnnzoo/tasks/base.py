@@ -115,6 +115,30 @@ class RNNTask(
             config = {"scheduler": scheduler, "interval": "step"}
         return {"optimizer": optimizer, "lr_scheduler": config}
 
+    # Validation and test metrics: accumulated by the steps, reset and logged once per epoch here.
+
+    def reset_metrics(self, stage: str) -> None:
+        """Hook: clear the metric state of ``stage`` (``val`` or ``test``)."""
+
+    def log_metrics(self, stage: str) -> None:
+        """Hook: compute and log the metrics of ``stage``, then clear them."""
+
+    def on_validation_epoch_start(self) -> None:
+        """Fresh metric state (made in this loop's grad mode: a standalone validate runs in inference mode)."""
+        self.reset_metrics("val")
+
+    def on_test_epoch_start(self) -> None:
+        """Fresh metric state."""
+        self.reset_metrics("test")
+
+    def on_validation_epoch_end(self) -> None:
+        """Log the validation metrics."""
+        self.log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        """Log the test metrics."""
+        self.log_metrics("test")
+
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         """Log the global L2 norm of the gradients, before any clipping."""
         norms = [p.grad.detach().norm(2) for p in self.parameters() if p.grad is not None]

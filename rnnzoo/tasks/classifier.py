@@ -144,30 +144,16 @@ class Classifier(RNNTask):
         """Accumulate loss, accuracy and macro-F1."""
         self._evaluate(batch, "test")
 
-    def on_validation_epoch_start(self) -> None:
-        """Fresh metric state (a standalone validate runs in inference mode)."""
-        self._reset("val")
-
-    def on_test_epoch_start(self) -> None:
-        """Fresh metric state."""
-        self._reset("test")
-
-    def _reset(self, stage: str) -> None:
+    def reset_metrics(self, stage: str) -> None:
+        """Clear the metric state of ``stage``."""
         self.losses[stage].reset()
         self.metrics[stage].reset()
 
-    def on_validation_epoch_end(self) -> None:
-        """Log val_loss, val_acc and val_f1."""
-        self._log_metrics("val")
-
-    def on_test_epoch_end(self) -> None:
-        """Log test_loss, test_acc and test_f1."""
-        self._log_metrics("test")
-
-    def _log_metrics(self, stage: str) -> None:
+    def log_metrics(self, stage: str) -> None:
+        """Log ``{stage}_loss``, ``{stage}_acc`` and ``{stage}_f1``, then clear them."""
         self.log(f"{stage}_loss", self.losses[stage].compute(), prog_bar=True)
         self.log_dict(self.metrics[stage].compute(), prog_bar=True)
-        self._reset(stage)
+        self.reset_metrics(stage)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> list[dict[str, Any]]:
         """One ``{"label", "probabilities"}`` dict per text (see :meth:`classify`)."""

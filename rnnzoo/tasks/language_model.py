@@ -79,8 +79,7 @@ class LanguageModel(RNNTask):
                     f"tie_weights needs embedding_size ({embedding_size}) == hidden_size ({self.backbone.output_size})"
                 )
             self.head.weight = self.embedding.weight
-        self.val_nll = MeanMetric()
-        self.test_nll = MeanMetric()
+        self.nll = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
         self.carried_states: dict[str, State | None] = {}
 
     def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
@@ -115,16 +114,10 @@ class LanguageModel(RNNTask):
         """Each epoch reads the streams from their start, from h_0 = 0."""
         self.carried_states["train"] = None
 
-    def on_validation_epoch_start(self) -> None:
-        """Validation reads its streams from h_0 = 0."""
-        self.carried_states["val"] = None
-        # Fresh metric tensors made in this loop's grad mode (a standalone validate runs in inference mode).
-        self.val_nll.reset()
-
-    def on_test_epoch_start(self) -> None:
-        """Testing reads its streams from h_0 = 0."""
-        self.carried_states["test"] = None
-        self.test_nll.reset()
+    def reset_metrics(self, stage: str) -> None:
+        """Validation and test read their streams from h_0 = 0, with a fresh loss sum."""
+        self.carried_states[stage] = None
+        self.nll[stage].reset()
 
     def on_predict_epoch_start(self) -> None:
         """Scoring reads its streams from h_0 = 0."""
@@ -139,28 +132,21 @@ class LanguageModel(RNNTask):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """Accumulate the per-token loss of one chunk."""
         loss, _ = self._chunk_loss(batch, "val")
-        self.val_nll.update(loss, weight=batch[1].numel())
+        self.nll["val"].update(loss, weight=batch[1].numel())
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """Accumulate the per-token loss of one chunk."""
         loss, _ = self._chunk_loss(batch, "test")
-        self.test_nll.update(loss, weight=batch[1].numel())
+        self.nll["test"].update(loss, weight=batch[1].numel())
 
     def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         """Per-token negative log-likelihood in nats, ``[B, t]``, of one chunk."""
         return self._chunk_loss(batch, "predict")[1]
 
-    def on_validation_epoch_end(self) -> None:
-        """Log val_loss (nats/token), val_ppl and val_bpc."""
-        self._log_nll("val", self.val_nll)
-
-    def on_test_epoch_end(self) -> None:
-        """Log test_loss (nats/token), test_ppl and test_bpc."""
-        self._log_nll("test", self.test_nll)
-
-    def _log_nll(self, stage: str, metric: MeanMetric) -> None:
-        nll = metric.compute()
-        metric.reset()
+    def log_metrics(self, stage: str) -> None:
+        """Log ``{stage}_loss`` (nats/token), ``{stage}_ppl`` and ``{stage}_bpc``."""
+        nll = self.nll[stage].compute()
+        self.nll[stage].reset()
         self.log(f"{stage}_loss", nll, prog_bar=True)
         self.log(f"{stage}_ppl", torch.exp(nll))
         self.log(f"{stage}_bpc", nll / math.log(2))

@@ -318,32 +318,18 @@ class Seq2Seq(RNNTask):
         """Accumulate loss and BLEU (decoded with ``test_beam_size``)."""
         self._evaluate(batch, "test")
 
-    def on_validation_epoch_start(self) -> None:
-        """Fresh metric state (a standalone validate runs in inference mode)."""
-        self._reset("val")
-
-    def on_test_epoch_start(self) -> None:
-        """Fresh metric state."""
-        self._reset("test")
-
-    def _reset(self, stage: str) -> None:
+    def reset_metrics(self, stage: str) -> None:
+        """Clear the metric state of ``stage``."""
         self.losses[stage].reset()
         self.bleu[stage].reset()
 
-    def on_validation_epoch_end(self) -> None:
-        """Log val_loss, val_ppl and val_bleu."""
-        self._log_metrics("val")
-
-    def on_test_epoch_end(self) -> None:
-        """Log test_loss, test_ppl and test_bleu."""
-        self._log_metrics("test")
-
-    def _log_metrics(self, stage: str) -> None:
+    def log_metrics(self, stage: str) -> None:
+        """Log ``{stage}_loss``, ``{stage}_ppl`` and ``{stage}_bleu``, then clear them."""
         loss = self.losses[stage].compute()
         self.log(f"{stage}_loss", loss, prog_bar=True)
         self.log(f"{stage}_ppl", torch.exp(loss))
         self.log(f"{stage}_bleu", 100 * self.bleu[stage].compute(), prog_bar=True)
-        self._reset(stage)
+        self.reset_metrics(stage)
 
     def predict_step(self, batch: TranslationBatch, batch_idx: int) -> list[str]:
         """Translations of a batch's sources (beam ``test_beam_size``)."""
