@@ -2,9 +2,9 @@
 
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, register_cell
-from rnnzoo.data import ClassificationDataModule, LanguageModelDataModule
-from rnnzoo.tasks import Classifier, LanguageModel, RNNTask, load_task
-from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
+from rnnzoo.data import ClassificationDataModule, LanguageModelDataModule, TaggingDataModule
+from rnnzoo.tasks import Classifier, LanguageModel, RNNTask, Tagger, load_task
+from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer, WordVocabulary
 
 __all__ = [
     "CharTokenizer",
@@ -14,8 +14,11 @@ __all__ = [
     "LanguageModelDataModule",
     "RNNTask",
     "RecurrentBackbone",
+    "Tagger",
+    "TaggingDataModule",
     "TextTokenizer",
     "Tokenizer",
+    "WordVocabulary",
     "__version__",
     "build_cell",
     "list_cells",

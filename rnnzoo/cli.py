@@ -4,6 +4,7 @@ rnnzoo fit --config recipes/language_model/tiny_shakespeare-lstm.yaml
 rnnzoo test --config ... --ckpt_path path/to/last.ckpt
 rnnzoo generate --ckpt_path path/to/last.ckpt --prompt "ROMEO:"
 rnnzoo classify --ckpt_path path/to/last.ckpt --text "a gripping, funny film"
+rnnzoo tag --ckpt_path path/to/last.ckpt --text "The cat sat on the mat ."
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ class RnnzooCLI(LightningCLI):
 
     The link is applied at instantiation (Lightning issue 17275): the data
     module builds its tokenizer from the training split when asked for
-    ``vocab_size``, before ``setup()``. A classifier's ``num_classes`` is written
-    in the recipe instead, and checked against the data at ``setup()``.
+    ``vocab_size``, before ``setup()``. A tagging data module also gives the
+    tagger its ``char_vocab_size`` and ``frame_size`` (links whose source or
+    target a class lacks are skipped). A classifier's ``num_classes`` and a
+    tagger's ``num_tags`` are written in the recipe instead, and checked against
+    the data at ``setup()``.
     """
 
     def add_arguments_to_parser(self, parser: Any) -> None:
-        """Link ``data.vocab_size`` into the model."""
-        parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
+        """Link the data module's input sizes into the model."""
+        for size in ("vocab_size", "char_vocab_size", "frame_size"):
+            parser.link_arguments(f"data.{size}", f"model.init_args.{size}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
         """Check the cell name first, so a typo is one clear error rather than a union-type report."""
@@ -100,6 +105,35 @@ def classify(
     return [{"text": t, **result} for t, result in zip(texts, model.classify(texts, max_length), strict=True)]
 
 
+def tag(
+    ckpt_path: str,
+    text: list[str] | str | None = None,
+    file: str | None = None,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
+    """Tag sentences with a tagger checkpoint; no dataset is needed.
+
+    Args:
+        ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        text: a sentence to tag, words separated by spaces (``--text+ ...`` once per sentence for several).
+        file: a UTF-8 file with one sentence per line (blank lines are skipped).
+        device: where to run (``cpu``, ``cuda``).
+
+    Returns:
+        One ``{"tokens", "tags"}`` dict per sentence.
+    """
+    sentences = [text] if isinstance(text, str) else list(text or [])
+    if file is not None:
+        with open(file, encoding="utf-8") as lines:
+            sentences += [line.rstrip("\n") for line in lines if line.strip()]
+    if not sentences:
+        raise ValueError("nothing to tag: give --text (one or more) or --file")
+    model = load_task(ckpt_path, map_location=device)
+    if not hasattr(model, "tag"):
+        raise ValueError(f"{ckpt_path!r} holds a {type(model).__name__}, which does not tag text")
+    return model.tag(sentences)
+
+
 def _print_json_lines(results: list[dict[str, Any]]) -> None:
     for result in results:
         print(json.dumps(result, ensure_ascii=False))
@@ -108,6 +142,7 @@ def _print_json_lines(results: list[dict[str, Any]]) -> None:
 COMMANDS: dict[str, tuple[Callable[..., Any], Callable[[Any], None]]] = {
     "generate": (generate, print),
     "classify": (classify, _print_json_lines),
+    "tag": (tag, _print_json_lines),
 }
 """Commands beside LightningCLI's: a function from a checkpoint, and how to print its result."""
 
@@ -143,7 +178,8 @@ def main(args: list[str] | None = None) -> None:
             save_config_kwargs={"overwrite": True},
             parser_kwargs={
                 "description": "Train and evaluate rnnzoo models from YAML recipes. "
-                "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help (classifiers)"
+                "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help "
+                "(classifiers), rnnzoo tag --help (taggers)"
             },
         )
     except USER_ERRORS as error:

@@ -19,6 +19,8 @@ LOCAL_COPIES = {
     "cornell-movie-review-data/rotten_tomatoes": "rotten_tomatoes",
     "stanfordnlp/sst2": "sst2",
     "stanfordnlp/imdb": None,
+    "universal-dependencies/universal_dependencies": "ud_en_ewt",
+    "leondz/wnut_17": "wnut17",
 }
 
 

@@ -4,12 +4,14 @@ from rnnzoo.data.batching import BucketBatchSampler, pad_sequences
 from rnnzoo.data.classification import ClassificationDataModule
 from rnnzoo.data.hf import get_split, load_splits
 from rnnzoo.data.language_model import ContiguousChunks, LanguageModelDataModule
+from rnnzoo.data.tagging import TaggingDataModule
 
 __all__ = [
     "BucketBatchSampler",
     "ClassificationDataModule",
     "ContiguousChunks",
     "LanguageModelDataModule",
+    "TaggingDataModule",
     "get_split",
     "load_splits",
     "pad_sequences",

@@ -3,5 +3,6 @@
 from rnnzoo.tasks.base import RNNTask, load_task
 from rnnzoo.tasks.classifier import Classifier
 from rnnzoo.tasks.language_model import LanguageModel
+from rnnzoo.tasks.tagger import Tagger
 
-__all__ = ["Classifier", "LanguageModel", "RNNTask", "load_task"]
+__all__ = ["Classifier", "LanguageModel", "RNNTask", "Tagger", "load_task"]
