@@ -29,6 +29,11 @@ TaggingBatch = dict[str, Tensor]
 padding and for unlabelled rows) and, for words, ``chars [B, T, L]`` (0 at padding)."""
 
 
+def column(rows: Dataset, name: str) -> list[Any]:
+    """One column of a split as a Python list, converted in one go (row-by-row access is slow)."""
+    return rows.select_columns([name]).to_dict()[name]
+
+
 def build_char_tokenizer(sentences: Sequence[Sequence[str]]) -> CharTokenizer:
     """The characters of the training words (case kept), with :data:`CHAR_PAD` at id 0 and :data:`CHAR_UNK`."""
     chars = {char for sentence in sentences for word in sentence for char in word} - {CHAR_PAD, CHAR_UNK}
@@ -37,8 +42,10 @@ def build_char_tokenizer(sentences: Sequence[Sequence[str]]) -> CharTokenizer:
 
 def encode_chars(words: Sequence[str], chars: CharTokenizer, max_word_length: int | None) -> Tensor:
     """``[len(words), L]`` character ids of each word (cut to ``max_word_length``), padded with 0."""
-    rows = [chars.encode(word[:max_word_length] or CHAR_UNK) for word in words]
-    return pad_sequences(rows)[0]
+    ids, unk = chars.ids, chars.ids[chars.unk_token]
+    rows = [[ids.get(char, unk) for char in word[:max_word_length]] or [unk] for word in words]
+    width = max(len(row) for row in rows)
+    return torch.tensor([row + [0] * (width - len(row)) for row in rows], dtype=torch.long)
 
 
 class TaggedRows(torch.utils.data.Dataset):
@@ -207,7 +214,7 @@ class TaggingDataModule(LightningDataModule):
                         "drop label_names (ClassLabel tags carry their names)"
                     )
             else:
-                values = {tag for row in train[hp.tags_column] for tag in row}
+                values = {tag for row in column(train, hp.tags_column) for tag in row}
                 if values and all(isinstance(tag, int) for tag in values):
                     if hp.label_names is None:
                         self._labels = sorted(values)
@@ -237,7 +244,7 @@ class TaggingDataModule(LightningDataModule):
         return len(self.labels)
 
     def _train_sentences(self) -> list[list[str]]:
-        return self.rows(self.hparams.train_split)[self.hparams.tokens_column]
+        return column(self.rows(self.hparams.train_split), self.hparams.tokens_column)
 
     @property
     def tokenizer(self) -> WordVocabulary | None:
@@ -297,7 +304,7 @@ class TaggingDataModule(LightningDataModule):
         if split not in self.encoded:
             hp = self.hparams
             rows = self.rows(split)
-            inputs, tag_rows = rows[self.input_column], rows[hp.tags_column]
+            inputs, tag_rows = column(rows, self.input_column), column(rows, hp.tags_column)
             for position, (row, tags) in enumerate(zip(inputs, tag_rows, strict=True)):
                 if len(row) != len(tags):
                     raise ValueError(
