@@ -68,6 +68,9 @@ def main() -> None:
         if crf:
             model.crf.constrain(WNUT_NAMES, "BIO")
         models["CRF" if crf else "softmax"] = model
+    for model in models.values():  # warm-up, untimed
+        tokens_per_second(model, train[:2], train=True)
+        tokens_per_second(model, evaluation[:1], train=False)
     speeds = {(name, stage): [] for name in models for stage in ("train", "decode")}
     for _ in range(args.repeats):
         for name, model in models.items():

@@ -407,8 +407,8 @@ class Tagger(RNNTask):
         """
         if not self.words:
             raise ValueError("this tagger reads frame features: use tag_frames()")
-        if self.tokenizer is None:
-            raise RuntimeError("this model has no word vocabulary: load it from a checkpoint, or fit it first")
+        if self.tokenizer is None or (self.char_encoder is not None and self.char_tokenizer is None):
+            raise RuntimeError("this model has no vocabularies: load it from a checkpoint, or fit it first")
         sentences = [sentences] if isinstance(sentences, str) else list(sentences)
         if not sentences:
             return []
