@@ -2,11 +2,11 @@
 
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, register_cell
-from rnnzoo.data import ClassificationDataModule, LanguageModelDataModule, TranslationDataModule
+from rnnzoo.data import ClassificationDataModule, LanguageModelDataModule, TaggingDataModule, TranslationDataModule
 from rnnzoo.gradients import GradientRecorder
 from rnnzoo.hub import LoadPretrained, get_model_info, list_models, load_pretrained, transfer_weights
-from rnnzoo.tasks import Classifier, LanguageModel, RNNTask, Seq2Seq, load_task
-from rnnzoo.tokenizers import CharTokenizer, PairTokenizer, TextTokenizer, Tokenizer
+from rnnzoo.tasks import Classifier, LanguageModel, RNNTask, Seq2Seq, Tagger, load_task
+from rnnzoo.tokenizers import CharTokenizer, PairTokenizer, TextTokenizer, Tokenizer, WordVocabulary
 
 __all__ = [
     "CharTokenizer",
@@ -20,9 +20,12 @@ __all__ = [
     "RNNTask",
     "RecurrentBackbone",
     "Seq2Seq",
+    "Tagger",
+    "TaggingDataModule",
     "TextTokenizer",
     "Tokenizer",
     "TranslationDataModule",
+    "WordVocabulary",
     "__version__",
     "build_cell",
     "get_model_info",

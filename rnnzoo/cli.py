@@ -7,6 +7,7 @@ rnnzoo classify --ckpt_path path/to/last.ckpt --text "a gripping, funny film"
 rnnzoo export --ckpt_path path/to/best.ckpt --out my-model    (a safetensors artifact; see rnnzoo.hub)
 rnnzoo generate --model tiny_shakespeare-lstm_small --prompt "ROMEO:"  (a bundled pretrained model, offline)
 rnnzoo translate --ckpt_path path/to/last.ckpt --text "Ein Hund läuft im Schnee." --beam_size 5
+rnnzoo tag --ckpt_path path/to/last.ckpt --text "The cat sat on the mat ."
 """
 
 from __future__ import annotations
@@ -32,13 +33,17 @@ class RnnzooCLI(LightningCLI):
     module builds its tokenizer from the training split when asked for
     ``vocab_size``, before ``setup()``. It is an int for one-vocabulary tasks and
     ``{"source": ..., "target": ...}`` for translation, whatever the task's
-    ``vocab_size`` argument takes. A classifier's ``num_classes`` is written
-    in the recipe instead, and checked against the data at ``setup()``.
+    ``vocab_size`` argument takes. A tagging data module also gives the
+    tagger its ``char_vocab_size`` and ``frame_size`` (links whose source or
+    target a class lacks are skipped). A classifier's ``num_classes`` and a
+    tagger's ``num_tags`` are written in the recipe instead, and checked against
+    the data at ``setup()``.
     """
 
     def add_arguments_to_parser(self, parser: Any) -> None:
-        """Link ``data.vocab_size`` into the model."""
-        parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
+        """Link the data module's input sizes into the model."""
+        for size in ("vocab_size", "char_vocab_size", "frame_size"):
+            parser.link_arguments(f"data.{size}", f"model.init_args.{size}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
         """Check the cell name first, so a typo is one clear error rather than a union-type report."""
@@ -192,6 +197,32 @@ def translate(
     return output
 
 
+def tag(
+    ckpt_path: str | None = None,
+    model: str | None = None,
+    text: list[str] | str | None = None,
+    file: str | None = None,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
+    """Tag sentences with a tagger checkpoint; no dataset is needed.
+
+    Args:
+        ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        model: or a pretrained model (bundled name, artifact folder or hub repo id).
+        text: a sentence to tag, words separated by spaces (``--text+ ...`` once per sentence for several).
+        file: a UTF-8 file with one sentence per line (blank lines are skipped).
+        device: where to run (``cpu``, ``cuda``).
+
+    Returns:
+        One ``{"tokens", "tags"}`` dict per sentence.
+    """
+    sentences = read_texts(text, file, "tag")
+    task = load_model(ckpt_path, model, device)
+    if not hasattr(task, "tag"):
+        raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not tag text")
+    return task.tag(sentences)
+
+
 def _print_json_lines(results: list[dict[str, Any]]) -> None:
     for result in results:
         print(json.dumps(result, ensure_ascii=False))
@@ -202,6 +233,7 @@ COMMANDS: dict[str, tuple[Callable[..., Any], Callable[[Any], None]]] = {
     "classify": (classify, _print_json_lines),
     "export": (export, print),
     "translate": (translate, _print_json_lines),
+    "tag": (tag, _print_json_lines),
 }
 """Commands beside LightningCLI's: a function from a checkpoint, and how to print its result."""
 
@@ -238,7 +270,8 @@ def main(args: list[str] | None = None) -> None:
             parser_kwargs={
                 "description": "Train and evaluate rnnzoo models from YAML recipes. "
                 "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help "
-                "(classifiers), rnnzoo translate --help (seq2seq), rnnzoo export --help (to a pretrained artifact)"
+                "(classifiers), rnnzoo translate --help (seq2seq), rnnzoo tag --help (taggers), "
+                "rnnzoo export --help (to a pretrained artifact)"
             },
         )
     except USER_ERRORS as error:

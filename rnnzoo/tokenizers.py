@@ -7,6 +7,7 @@ goes into checkpoints and comes back through :func:`tokenizer_from_dict`.
 * :class:`CharTokenizer`: one token per character (the char-level language model).
 * :class:`TextTokenizer`: word-level or BPE, trained with HuggingFace ``tokenizers``.
 * :class:`PairTokenizer`: a source and a target tokenizer (translation) kept together.
+* :class:`WordVocabulary`: ids of words that come already split (tagging data).
 """
 
 from __future__ import annotations
@@ -357,10 +358,92 @@ class PairTokenizer(Tokenizer):
         return f"PairTokenizer(source={self.source!r}, target={self.target!r})"
 
 
+class WordVocabulary(Tokenizer):
+    """Ids of already-split words (tagging data comes tokenized): one id per word, unseen words -> ``<unk>``.
+
+    Ids 0 and 1 are ``<pad>`` and ``<unk>``. With ``lowercase`` the words are folded
+    before lookup, in training and at inference alike (a tagger's character
+    features keep the case).
+
+    Args:
+        words: the vocabulary in id order, starting with ``<pad>`` and ``<unk>``.
+        lowercase: fold case before lookup.
+    """
+
+    kind = "words"
+    unk_id = 1
+
+    def __init__(self, words: Iterable[str], lowercase: bool = True) -> None:
+        self.words = list(words)
+        if self.words[:2] != ["<pad>", "<unk>"]:
+            raise ValueError("a WordVocabulary starts with '<pad>' and '<unk>'; build it with from_sentences()")
+        self.lowercase = lowercase
+        self.ids = {word: index for index, word in enumerate(self.words)}
+        if len(self.ids) != len(self.words):
+            raise ValueError("the vocabulary of a WordVocabulary holds a word twice")
+
+    @classmethod
+    def from_sentences(
+        cls,
+        sentences: Iterable[Sequence[str]],
+        lowercase: bool = True,
+        min_freq: int = 1,
+        max_vocab_size: int | None = None,
+    ) -> WordVocabulary:
+        """Count the words of tokenized training sentences and keep the frequent ones.
+
+        Args:
+            sentences: lists of words.
+            lowercase: fold case before counting (and before every lookup after).
+            min_freq: words seen fewer times become ``<unk>``.
+            max_vocab_size: keep at most this many entries (the two special ones
+                included), the most frequent words first (ties by first sight).
+        """
+        counts: dict[str, int] = {}
+        for sentence in sentences:
+            for word in sentence:
+                word = word.lower() if lowercase else word
+                counts[word] = counts.get(word, 0) + 1
+        kept = sorted((word for word, count in counts.items() if count >= min_freq), key=lambda w: -counts[w])
+        kept = [word for word in kept if word not in ("<pad>", "<unk>")]
+        if max_vocab_size is not None:
+            kept = kept[: max(max_vocab_size - 2, 0)]
+        return cls(["<pad>", "<unk>", *kept], lowercase)
+
+    def __len__(self) -> int:
+        """Vocabulary size, special entries included."""
+        return len(self.words)
+
+    def encode_words(self, words: Sequence[str]) -> Tensor:
+        """The ids of a list of words as an int64 tensor (unseen words -> ``<unk>``)."""
+        if self.lowercase:
+            words = [word.lower() for word in words]
+        return torch.tensor([self.ids.get(word, self.unk_id) for word in words], dtype=torch.long)
+
+    def encode(self, text: str) -> Tensor:
+        """The ids of ``text`` split on whitespace."""
+        return self.encode_words(text.split())
+
+    def decode(self, ids: Iterable[int] | Tensor) -> str:
+        """The words of ``ids`` joined with spaces (folded when ``lowercase``)."""
+        if isinstance(ids, Tensor):
+            ids = ids.tolist()
+        return " ".join(self.words[index] for index in ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description, stored in checkpoints."""
+        return {"kind": self.kind, "words": self.words, "lowercase": self.lowercase}
+
+    def __repr__(self) -> str:
+        """Short summary."""
+        return f"WordVocabulary(size={len(self)}, lowercase={self.lowercase})"
+
+
 _TOKENIZERS: dict[str, Any] = {
     CharTokenizer.kind: CharTokenizer,
     TextTokenizer.kind: TextTokenizer.from_json,
     PairTokenizer.kind: PairTokenizer.from_dicts,
+    WordVocabulary.kind: WordVocabulary,
 }
 
 

@@ -20,6 +20,8 @@ LOCAL_COPIES = {
     "stanfordnlp/sst2": "sst2",
     "stanfordnlp/imdb": None,
     "bentrevett/multi30k": "multi30k",
+    "universal-dependencies/universal_dependencies": "ud_en_ewt",
+    "leondz/wnut_17": "wnut17",
 }
 
 

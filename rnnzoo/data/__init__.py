@@ -4,6 +4,7 @@ from rnnzoo.data.batching import BucketBatchSampler, pad_sequences
 from rnnzoo.data.classification import ClassificationDataModule
 from rnnzoo.data.hf import get_split, load_splits
 from rnnzoo.data.language_model import ContiguousChunks, LanguageModelDataModule
+from rnnzoo.data.tagging import TaggingDataModule
 from rnnzoo.data.translation import TranslationBatch, TranslationDataModule
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "ClassificationDataModule",
     "ContiguousChunks",
     "LanguageModelDataModule",
+    "TaggingDataModule",
     "TranslationBatch",
     "TranslationDataModule",
     "get_split",

@@ -4,5 +4,6 @@ from rnnzoo.tasks.base import RNNTask, load_task
 from rnnzoo.tasks.classifier import Classifier
 from rnnzoo.tasks.language_model import LanguageModel
 from rnnzoo.tasks.seq2seq import Seq2Seq
+from rnnzoo.tasks.tagger import Tagger
 
-__all__ = ["Classifier", "LanguageModel", "RNNTask", "Seq2Seq", "load_task"]
+__all__ = ["Classifier", "LanguageModel", "RNNTask", "Seq2Seq", "Tagger", "load_task"]
