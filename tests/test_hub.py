@@ -20,13 +20,16 @@ from rnnzoo import (
     PairTokenizer,
     RNNTask,
     Seq2Seq,
+    Tagger,
     TextTokenizer,
+    WordVocabulary,
     get_model_info,
     list_models,
     load_pretrained,
     transfer_weights,
 )
 from rnnzoo.cli import main
+from rnnzoo.data.tagging import build_char_tokenizer
 from rnnzoo.hub import zoo
 from rnnzoo.hub.artifact import task_class
 
@@ -58,7 +61,17 @@ def seq2seq() -> Seq2Seq:
     return model
 
 
-TASKS = {"language_model": char_lm, "classifier": classifier, "seq2seq": seq2seq}
+def tagger() -> Tagger:
+    torch.manual_seed(0)
+    model = Tagger(3, vocab_size=8, char_vocab_size=8, hidden_size=8, embedding_size=8, crf=True, tag_scheme="BIO")
+    model.tokenizer = WordVocabulary(["<pad>", "<unk>", "a", "b", "c", "d", "e", "f"])
+    model.char_tokenizer = build_char_tokenizer([["abcdef"]])
+    model.labels = model.label_names = ["O", "B-X", "I-X"]
+    model.max_word_length = 10
+    return model
+
+
+TASKS = {"language_model": char_lm, "classifier": classifier, "seq2seq": seq2seq, "tagger": tagger}
 
 
 def outputs(model: RNNTask) -> torch.Tensor:
@@ -68,6 +81,9 @@ def outputs(model: RNNTask) -> torch.Tensor:
         return model(tokens)[0]
     if isinstance(model, Seq2Seq):
         return model(tokens, torch.tensor([4, 3]), tokens[:, :3])
+    if isinstance(model, Tagger):
+        chars = torch.tensor([[[2, 3, 0], [4, 0, 0], [5, 6, 7], [2, 2, 2]], [[3, 0, 0], [6, 5, 0], [7, 0, 0], [0, 0, 0]]])
+        return model(tokens, torch.tensor([4, 3]), chars)
     return model(tokens, torch.tensor([4, 3]))
 
 

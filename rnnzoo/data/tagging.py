@@ -10,9 +10,9 @@ import torch
 from datasets import ClassLabel, Dataset, DatasetDict
 from lightning import LightningDataModule
 from torch import Tensor
-from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader
 
-from rnnzoo.data.batching import BucketBatchSampler, pad_sequences
+from rnnzoo.data.batching import length_batched_loader, pad_sequences
 from rnnzoo.data.hf import get_split, load_splits
 from rnnzoo.tokenizers import CharTokenizer, WordVocabulary
 
@@ -346,15 +346,9 @@ class TaggingDataModule(LightningDataModule):
         hp = self.hparams
         data = self.encoded_split(split)
         batch_size = hp.batch_size if train else hp.eval_batch_size
-        sampler = RandomSampler(data) if train else SequentialSampler(data)
-        if not hp.bucketing:
-            return DataLoader(
-                data, batch_size=batch_size, sampler=sampler, collate_fn=collate_tagged, num_workers=hp.num_workers
-            )
-        batches = BucketBatchSampler(
-            sampler, batch_size, drop_last=False, lengths=data.lengths, pool_batches=hp.pool_batches, shuffle=train
+        return length_batched_loader(
+            data, data.lengths, batch_size, train, collate_tagged, hp.bucketing, hp.pool_batches, hp.num_workers
         )
-        return DataLoader(data, batch_sampler=batches, collate_fn=collate_tagged, num_workers=hp.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled training batches, bucketed by length."""

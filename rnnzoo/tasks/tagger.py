@@ -283,33 +283,19 @@ class Tagger(RNNTask):
         """Accumulate loss, token accuracy and entity counts."""
         self._evaluate(batch, "test")
 
-    def on_validation_epoch_start(self) -> None:
-        """Fresh metric state (a standalone validate runs in inference mode)."""
-        self._reset("val")
-
-    def on_test_epoch_start(self) -> None:
-        """Fresh metric state."""
-        self._reset("test")
-
-    def _reset(self, stage: str) -> None:
+    def reset_metrics(self, stage: str) -> None:
+        """Clear the metric state of ``stage``."""
         for metrics in (self.losses, self.accuracy, self.entities):
             metrics[stage].reset()
 
-    def on_validation_epoch_end(self) -> None:
-        """Log val_loss, val_acc and, for entity tag sets, val_precision, val_recall and val_f1."""
-        self._log_metrics("val")
-
-    def on_test_epoch_end(self) -> None:
-        """Log test_loss, test_acc and, for entity tag sets, test_precision, test_recall and test_f1."""
-        self._log_metrics("test")
-
-    def _log_metrics(self, stage: str) -> None:
+    def log_metrics(self, stage: str) -> None:
+        """Log ``{stage}_loss``, ``{stage}_acc`` and, for entity tag sets, precision, recall and F1."""
         self.log(f"{stage}_loss", self.losses[stage].compute(), prog_bar=True)
         self.log(f"{stage}_acc", self.accuracy[stage].compute(), prog_bar=True)
         if self.entity_scheme is not None:
             scores = self.entities[stage].compute()
             self.log_dict({f"{stage}_{name}": value for name, value in scores.items()}, prog_bar=True)
-        self._reset(stage)
+        self.reset_metrics(stage)
 
     def predict_step(self, batch: TaggingBatch, batch_idx: int) -> list[list[str]]:
         """The tag names of every row of the batch."""
@@ -356,22 +342,24 @@ class Tagger(RNNTask):
                 f"vocab_size={self.hparams.vocab_size}; build both from the same training split"
             )
 
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the tags and the character vocabulary beside the word vocabulary."""
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["rnnzoo"]["labels"] = self.labels
-        checkpoint["rnnzoo"]["label_names"] = self.label_names
-        checkpoint["rnnzoo"]["char_tokenizer"] = None if self.char_tokenizer is None else self.char_tokenizer.to_dict()
-        checkpoint["rnnzoo"]["max_word_length"] = self.max_word_length
+    def data_state(self) -> dict[str, Any]:
+        """The word and character vocabularies, the tags and the word-length cut, saved with the model."""
+        chars = None if self.char_tokenizer is None else self.char_tokenizer.to_dict()
+        return {
+            **super().data_state(),
+            "labels": self.labels,
+            "label_names": self.label_names,
+            "char_tokenizer": chars,
+            "max_word_length": self.max_word_length,
+        }
 
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the tags and the character vocabulary."""
-        super().on_load_checkpoint(checkpoint)
-        stored = checkpoint.get("rnnzoo", {})
-        self.labels, self.label_names = stored.get("labels"), stored.get("label_names")
-        chars = stored.get("char_tokenizer")
+    def load_data_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`data_state` saved."""
+        super().load_data_state(state)
+        self.labels, self.label_names = state.get("labels"), state.get("label_names")
+        chars = state.get("char_tokenizer")
         self.char_tokenizer = None if chars is None else tokenizer_from_dict(chars)
-        self.max_word_length = stored.get("max_word_length")
+        self.max_word_length = state.get("max_word_length")
 
     # Inference.
 
