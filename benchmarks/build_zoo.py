@@ -10,6 +10,7 @@ python benchmarks/build_zoo.py --ckpt tiny_shakespeare-lstm_small=runs/.../last.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 from pathlib import Path
 
@@ -39,14 +40,24 @@ SPECS = {
         "license": "unknown (Socher et al. 2013, cite)",
         "description": "BiGRU sentence sentiment classifier (SST-2, GLUE validation as test); labels 0 neg, 1 pos",
     },
+    "ud_en_ewt_upos-lstm_small": {
+        "recipe": "recipes/tagging/ud_en_ewt_upos-lstm_small.yaml",
+        "local_copy": "ud_en_ewt",
+        "data_options": {"name": None, "revision": None},
+        "license": "CC BY-SA 4.0",
+        "description": "BiLSTM part-of-speech tagger (17 universal tags) with character features, UD English-EWT",
+    },
 }
 
 
 def measure(folder: Path, recipe: dict, spec: dict) -> dict[str, float]:
     """Test metrics of the artifact in ``folder`` on the local copy of its data, in float32."""
     options = {**recipe["data"]["init_args"], **spec["data_options"]}
-    options.update(dataset=str(SHARED_DATA / spec["local_copy"]), pretrained_tokenizer=str(folder))
-    data = task_class(recipe["data"]["class_path"])(**options)
+    options["dataset"] = str(SHARED_DATA / spec["local_copy"])
+    data_class = task_class(recipe["data"]["class_path"])
+    if "pretrained_tokenizer" in inspect.signature(data_class).parameters:
+        options["pretrained_tokenizer"] = str(folder)  # else the data rebuilds the same vocabularies from train
+    data = data_class(**options)
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
     results = trainer.test(RNNTask.from_pretrained(folder), data, verbose=False)[0]
     return {name: round(float(value), 4) for name, value in sorted(results.items())}
@@ -58,7 +69,8 @@ def build(name: str, ckpt_path: str) -> dict:
     recipe = yaml.safe_load((ROOT / spec["recipe"]).read_text())
     folder = WEIGHTS_DIR / name
     model = load_task(ckpt_path).half()
-    flags = "".join(f" --data.{key} {value}" for key, value in spec["data_options"].items())
+    options = {key: "null" if value is None else value for key, value in spec["data_options"].items()}
+    flags = "".join(f" --data.{key} {value}" for key, value in options.items())
     command = f"rnnzoo fit --config {spec['recipe']} --data.dataset ../shared/data/{spec['local_copy']}{flags}"
     card = {
         "name": name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def outputs(model: RNNTask) -> torch.Tensor:
     if isinstance(model, Seq2Seq):
         return model(tokens, torch.tensor([4, 3]), tokens[:, :3])
     if isinstance(model, Tagger):
-        chars = torch.tensor([[[2, 3, 0], [4, 0, 0], [5, 6, 7], [2, 2, 2]], [[3, 0, 0], [6, 5, 0], [7, 0, 0], [0, 0, 0]]])
+        chars = torch.tensor([[[2, 3, 0], [4, 0, 0], [5, 6, 7], [2, 2, 2]], [[3, 0, 0], [6, 5, 0], [7, 0, 0], [0] * 3]])
         return model(tokens, torch.tensor([4, 3]), chars)
     return model(tokens, torch.tensor([4, 3]))
 
@@ -232,7 +233,7 @@ def test_list_models_filters_by_pattern(monkeypatch):
 
 def test_bundled_models_exist_and_are_small():
     names = list_models()
-    assert {"tiny_shakespeare-lstm_small", "sst2-gru_small"} <= set(names)
+    assert {"tiny_shakespeare-lstm_small", "sst2-gru_small", "ud_en_ewt_upos-lstm_small"} <= set(names)
     assert sum(get_model_info(name).size_bytes for name in names) < 8 * 2**20
     for name in names:
         info = get_model_info(name)
@@ -258,6 +259,9 @@ def test_bundled_models_work_offline_from_the_command_line(capsys):
     assert capsys.readouterr().out.startswith("ROMEO:")
     main(["classify", "--model", "sst2-gru_small", "--text", "a gorgeous, witty, seductive movie ."])
     assert json.loads(capsys.readouterr().out)["label"] == 1
+    main(["tag", "--model", "ud_en_ewt_upos-lstm_small", "--text", "I saw her duck ."])
+    tags = json.loads(capsys.readouterr().out)["tags"]
+    assert len(tags) == 5 and (tags[0], tags[1], tags[-1]) == ("PRON", "VERB", "PUNCT")
 
 
 @pytest.mark.slow
@@ -267,8 +271,11 @@ def test_bundled_models_reproduce_their_card_metrics(name, tmp_path):
     recipe = yaml.safe_load((RECIPES.parent / info.recipe).read_text())
     options = recipe["data"]["init_args"]
     local = shared_dataset(LOCAL_COPIES[options["dataset"]])
-    options = {**options, **info.data_options, "dataset": str(local), "pretrained_tokenizer": name}
-    data = task_class(recipe["data"]["class_path"])(**options)
+    options = {**options, **info.data_options, "dataset": str(local)}
+    data_class = task_class(recipe["data"]["class_path"])
+    if "pretrained_tokenizer" in inspect.signature(data_class).parameters:
+        options["pretrained_tokenizer"] = name  # else the data rebuilds the same vocabularies from its training split
+    data = data_class(**options)
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
     measured = trainer.test(load_pretrained(name), data, verbose=False)[0]
     for metric, value in info.metrics.items():
