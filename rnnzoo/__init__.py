@@ -2,13 +2,21 @@
 
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, register_cell
-from rnnzoo.data import ClassificationDataModule, LanguageModelDataModule, TaggingDataModule, TranslationDataModule
+from rnnzoo.data import (
+    AddingProblemDataModule,
+    ClassificationDataModule,
+    LanguageModelDataModule,
+    PixelSequenceDataModule,
+    TaggingDataModule,
+    TranslationDataModule,
+)
 from rnnzoo.gradients import GradientRecorder
 from rnnzoo.hub import LoadPretrained, get_model_info, list_models, load_pretrained, transfer_weights
-from rnnzoo.tasks import Classifier, LanguageModel, RNNTask, Seq2Seq, Tagger, load_task
+from rnnzoo.tasks import Classifier, LanguageModel, RNNTask, Seq2Seq, SequencePredictor, Tagger, load_task
 from rnnzoo.tokenizers import CharTokenizer, PairTokenizer, TextTokenizer, Tokenizer, WordVocabulary
 
 __all__ = [
+    "AddingProblemDataModule",
     "CharTokenizer",
     "ClassificationDataModule",
     "Classifier",
@@ -17,9 +25,11 @@ __all__ = [
     "LanguageModelDataModule",
     "LoadPretrained",
     "PairTokenizer",
+    "PixelSequenceDataModule",
     "RNNTask",
     "RecurrentBackbone",
     "Seq2Seq",
+    "SequencePredictor",
     "Tagger",
     "TaggingDataModule",
     "TextTokenizer",

@@ -4,14 +4,17 @@ from rnnzoo.data.batching import BucketBatchSampler, pad_sequences
 from rnnzoo.data.classification import ClassificationDataModule
 from rnnzoo.data.hf import get_split, load_splits
 from rnnzoo.data.language_model import ContiguousChunks, LanguageModelDataModule
+from rnnzoo.data.long_range import AddingProblemDataModule, PixelSequenceDataModule
 from rnnzoo.data.tagging import TaggingDataModule
 from rnnzoo.data.translation import TranslationBatch, TranslationDataModule
 
 __all__ = [
+    "AddingProblemDataModule",
     "BucketBatchSampler",
     "ClassificationDataModule",
     "ContiguousChunks",
     "LanguageModelDataModule",
+    "PixelSequenceDataModule",
     "TaggingDataModule",
     "TranslationBatch",
     "TranslationDataModule",

@@ -4,6 +4,7 @@ from rnnzoo.tasks.base import RNNTask, load_task
 from rnnzoo.tasks.classifier import Classifier
 from rnnzoo.tasks.language_model import LanguageModel
 from rnnzoo.tasks.seq2seq import Seq2Seq
+from rnnzoo.tasks.sequence import SequencePredictor
 from rnnzoo.tasks.tagger import Tagger
 
-__all__ = ["Classifier", "LanguageModel", "RNNTask", "Seq2Seq", "Tagger", "load_task"]
+__all__ = ["Classifier", "LanguageModel", "RNNTask", "Seq2Seq", "SequencePredictor", "Tagger", "load_task"]
