@@ -20,6 +20,7 @@ LOCAL_COPIES = {
     "stanfordnlp/sst2": "sst2",
     "stanfordnlp/imdb": None,
     "bentrevett/multi30k": "multi30k",
+    "../shared/data/names": "names",
 }
 
 

@@ -12,6 +12,7 @@ from conftest import LOCAL_COPIES, shared_dataset
 from lightning import Trainer
 
 from rnnzoo import (
+    Captioner,
     CharTokenizer,
     Classifier,
     LanguageModel,
@@ -58,7 +59,15 @@ def seq2seq() -> Seq2Seq:
     return model
 
 
-TASKS = {"language_model": char_lm, "classifier": classifier, "seq2seq": seq2seq}
+def captioner() -> Captioner:
+    torch.manual_seed(0)
+    model = Captioner(12, "category", num_categories=2, cell="lstm", hidden_size=8, embedding_size=4)
+    model.tokenizer = CharTokenizer(["<pad>", "<bos>", "<eos>", *"abcdefghi"])
+    model.categories = ["Irish", "Russian"]
+    return model
+
+
+TASKS = {"language_model": char_lm, "classifier": classifier, "seq2seq": seq2seq, "captioner": captioner}
 
 
 def outputs(model: RNNTask) -> torch.Tensor:
@@ -68,6 +77,8 @@ def outputs(model: RNNTask) -> torch.Tensor:
         return model(tokens)[0]
     if isinstance(model, Seq2Seq):
         return model(tokens, torch.tensor([4, 3]), tokens[:, :3])
+    if isinstance(model, Captioner):
+        return model(torch.tensor([1, 0]), tokens)
     return model(tokens, torch.tensor([4, 3]))
 
 

@@ -1,8 +1,9 @@
 """One LightningModule per RNN task type, all on the shared backbones."""
 
 from rnnzoo.tasks.base import RNNTask, load_task
+from rnnzoo.tasks.captioner import Captioner
 from rnnzoo.tasks.classifier import Classifier
 from rnnzoo.tasks.language_model import LanguageModel
 from rnnzoo.tasks.seq2seq import Seq2Seq
 
-__all__ = ["Classifier", "LanguageModel", "RNNTask", "Seq2Seq", "load_task"]
+__all__ = ["Captioner", "Classifier", "LanguageModel", "RNNTask", "Seq2Seq", "load_task"]
