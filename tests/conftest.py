@@ -21,6 +21,7 @@ LOCAL_COPIES = {
     "stanfordnlp/imdb": None,
     "bentrevett/multi30k": "multi30k",
     "../shared/data/names": "names",
+    "jxie/flickr8k": None,
 }
 
 

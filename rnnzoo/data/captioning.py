@@ -444,7 +444,8 @@ class ImageCaptionDataModule(_ConditionalDataModule):
         name: the dataset's configuration name, if it has several.
         revision: a hub revision.
         image_column: the column holding the images (HF ``Image`` or arrays).
-        caption_column: the column holding a caption or a list of them.
+        caption_column: the column holding a caption or a list of them, or several string
+            columns holding one reference each (``[caption_0, ..., caption_4]`` in ``jxie/flickr8k``).
         train_split: split the tokenizer and model are trained on.
         val_split: split for validation (carved from train when missing).
         test_split: split for testing.
@@ -468,7 +469,7 @@ class ImageCaptionDataModule(_ConditionalDataModule):
         name: str | None = None,
         revision: str | None = None,
         image_column: str = "image",
-        caption_column: str = "caption",
+        caption_column: str | list[str] = "caption",
         train_split: str = "train",
         val_split: str = "validation",
         test_split: str = "test",
@@ -489,7 +490,10 @@ class ImageCaptionDataModule(_ConditionalDataModule):
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         self.save_hyperparameters()
-        self.text_column = caption_column
+        self.caption_columns = [caption_column] if isinstance(caption_column, str) else list(caption_column)
+        if not self.caption_columns:
+            raise ValueError("caption_column must name at least one column")
+        self.text_column = self.caption_columns[0]
 
     def _load(self) -> DatasetDict:
         if self.hparams.dataset == "generated:shapes":
@@ -502,7 +506,14 @@ class ImageCaptionDataModule(_ConditionalDataModule):
         """Every row's reference captions, checked."""
         hp = self.hparams
         rows = self.rows(split, hp.image_column)
-        return [caption_references(value, row, hp.caption_column) for row, value in enumerate(rows[hp.caption_column])]
+        for column in self.caption_columns[1:]:
+            self.rows(split, column)
+        if len(self.caption_columns) > 1:  # one string column per reference
+            values = [list(refs) for refs in zip(*(rows[column] for column in self.caption_columns), strict=True)]
+            column = ", ".join(self.caption_columns)
+        else:
+            values, column = rows[self.text_column], self.text_column
+        return [caption_references(value, row, column) for row, value in enumerate(values)]
 
     @property
     def tokenizer(self) -> Tokenizer:

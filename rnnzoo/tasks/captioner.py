@@ -5,7 +5,8 @@ An encoder turns the condition into a vector ``z``:
 * ``condition: category``: an embedding of the category index (names by language);
 * ``vector``: a linear projection of a precomputed feature vector;
 * ``image``: a small built-in CNN (three conv / ReLU / max-pool blocks); ``z`` is
-  the projected mean of its spatial features, which attention can also read.
+  a linear projection of its whole feature map (positions kept; a mean over the
+  map would lose where things are), whose cells attention can also read.
 
 The decoder (any registered cell) writes the sequence one token at a time, and
 ``conditioning`` says how ``z`` reaches it:
@@ -146,8 +147,10 @@ class Captioner(RNNTask):
                 raise ValueError(f"condition='vector' needs feature_size >= 1, got {feature_size!r}")
             self.encoder = nn.Linear(feature_size, condition_size)
         elif condition == "image":
+            if image_size < 8:
+                raise ValueError(f"image_size must be at least 8 (the CNN halves it three times), got {image_size}")
             self.cnn = SmallCNN(image_channels, cnn_channels)
-            self.encoder = nn.Linear(cnn_channels, condition_size)
+            self.encoder = nn.Linear(cnn_channels * (image_size // 8) ** 2, condition_size)
         else:
             raise ValueError(f"condition must be 'category', 'vector' or 'image', got {condition!r}")
         self.embedding = nn.Embedding(vocab_size, embedding_size)
@@ -202,9 +205,14 @@ class Captioner(RNNTask):
                     f"images must have shape [batch, {hp.image_channels}, height, width], got {list(condition.shape)}: "
                     f"the model reads {hp.image_channels}-channel images"
                 )
-            features = self.cnn(condition.float()).flatten(2).transpose(1, 2)  # [B, S, C]
-            memory = features
-            z = self.encoder(features.mean(1))
+            if tuple(condition.shape[2:]) != (hp.image_size, hp.image_size):
+                raise ValueError(
+                    f"images must be {hp.image_size}x{hp.image_size} (image_size), got {list(condition.shape[2:])}; "
+                    "resize them with rnnzoo.data.captioning.prepare_image"
+                )
+            maps = self.cnn(condition.float())  # [B, C, H/8, W/8]
+            memory = maps.flatten(2).transpose(1, 2)  # [B, S, C]: what attention reads
+            z = self.encoder(maps.flatten(1))  # the whole map, so where things are survives
         batch = z.shape[0]
         state: dict[str, Any] = {}
         if self.bridge is None:
