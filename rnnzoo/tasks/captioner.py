@@ -49,7 +49,7 @@ Conditioning = Literal["init_state", "first_input"]
 
 
 class SmallCNN(nn.Module):
-    """Three ``conv 3x3 -> ReLU -> max-pool 2`` blocks: ``[B, C, H, W] -> [B, channels, H/8, W/8]``.
+    """Three ``conv 3x3 -> batch norm -> ReLU -> max-pool 2`` blocks: ``[B, C, H, W] -> [B, channels, H/8, W/8]``.
 
     Args:
         in_channels: channels of the input images.
@@ -60,7 +60,8 @@ class SmallCNN(nn.Module):
         super().__init__()
         blocks: list[nn.Module] = []
         for block in range(3):
-            blocks += [nn.Conv2d(in_channels if block == 0 else channels, channels, 3, padding=1), nn.ReLU()]
+            conv = nn.Conv2d(in_channels if block == 0 else channels, channels, 3, padding=1)
+            blocks += [conv, nn.BatchNorm2d(channels), nn.ReLU()]
             blocks.append(nn.MaxPool2d(2))
         self.layers = nn.Sequential(*blocks)
 
@@ -153,6 +154,8 @@ class Captioner(RNNTask):
             self.encoder = nn.Linear(cnn_channels * (image_size // 8) ** 2, condition_size)
         else:
             raise ValueError(f"condition must be 'category', 'vector' or 'image', got {condition!r}")
+        # Features of images and vectors can be large: normalised, z does not saturate the tanh of init_state.
+        self.norm = nn.LayerNorm(condition_size) if condition != "category" else nn.Identity()
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         first_input = conditioning == "first_input"
         self.decoder = self.build_backbone(
@@ -213,6 +216,7 @@ class Captioner(RNNTask):
             maps = self.cnn(condition.float())  # [B, C, H/8, W/8]
             memory = maps.flatten(2).transpose(1, 2)  # [B, S, C]: what attention reads
             z = self.encoder(maps.flatten(1))  # the whole map, so where things are survives
+        z = self.norm(z)
         batch = z.shape[0]
         state: dict[str, Any] = {}
         if self.bridge is None:
@@ -248,9 +252,14 @@ class Captioner(RNNTask):
         return self.head(self.dropout(outputs)), state
 
     def step(self, tokens: Tensor, state: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
-        """One token per row: ``tokens [B]`` -> ``(logits [B, V], state)`` (the decoding step)."""
+        """One token per row: ``tokens [B]`` -> ``(logits [B, V], state)`` (the decoding step).
+
+        ``<pad>`` and ``<bos>`` are never targets, so generation never picks them (their logits are -inf).
+        """
         logits, state = self.decode(tokens.unsqueeze(1), state)
-        return logits.squeeze(1), state
+        pad_id, bos_id, _ = special_ids(self.tokenizer) if self.tokenizer is not None else (0, None, None)
+        never = [pad_id] if bos_id is None else [pad_id, bos_id]
+        return logits.squeeze(1).index_fill(1, torch.tensor(never, device=logits.device), float("-inf")), state
 
     @staticmethod
     def reorder_state(state: dict[str, Any], indices: Tensor) -> dict[str, Any]:
@@ -507,7 +516,9 @@ class Captioner(RNNTask):
 
         Args:
             conditions: one condition or several: category names (``"Russian"``) or indices,
-                feature vectors, image tensors ``[C, H, W]`` or image file paths.
+                feature vectors, raw images (``[C, H, W]`` or ``[H, W, C]``, uint8 0-255 or float
+                0-1; resized and normalised as the data module does with its default mean/std)
+                or image file paths.
             beam_size: beams per condition; 1 is greedy (or sampling with a ``temperature``).
             **options: ``n_best``, ``temperature``, ``top_k``, ``seed``, ``max_length``, ``length_penalty``.
 
