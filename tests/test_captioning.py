@@ -237,3 +237,27 @@ def test_the_model_overfits_a_few_real_names_per_language():
     assert loss.item() < 0.4  # per character: the 3 names of a language still share the first one
     for language, name in zip(model.categories, model.generate(model.categories), strict=True):
         assert name in chosen[language], (language, name)
+
+
+def test_a_vector_condition_reaches_the_decoder_and_batches_like_one_by_one():
+    torch.manual_seed(0)
+    model = Captioner(len(char_tokenizer(["abc"])), "vector", feature_size=5, hidden_size=8, conditioning="first_input")
+    model.tokenizer = char_tokenizer(["abc"])
+    vectors = torch.randn(3, 5)
+    logits = model.eval()(vectors, torch.tensor([[1, 3]] * 3))
+    assert not torch.allclose(logits[0], logits[1], atol=1e-4)
+    assert model.generate(vectors, beam_size=2) == [model.generate(v, beam_size=2)[0] for v in vectors]
+    with pytest.raises(ValueError, match=r"vector conditions must have shape \[batch, 5\]"):
+        model.encode(torch.randn(2, 4))
+
+
+def test_several_caption_columns_are_the_references_of_a_row(monkeypatch):
+    from datasets import DatasetDict
+
+    rows = shapes_split(4, seed=0)
+    for k in range(3):
+        rows = rows.add_column(f"caption_{k}", [refs[k] for refs in rows["captions"]])
+    data = ImageCaptionDataModule("generated:shapes", caption_column=["caption_0", "caption_1", "caption_2"])
+    monkeypatch.setattr(data, "_load", lambda: DatasetDict({"train": rows, "validation": rows}))
+    assert data.references("validation") == rows["captions"]
+    assert len(data.encoded_split("train")) == 12 and len(data.encoded_split("validation")) == 4
