@@ -272,7 +272,7 @@ def _function_command(name: str, args: list[str]) -> None:
     try:
         show(function(**config.as_dict()))
     except (FileNotFoundError, ValueError, RuntimeError, KeyError, ConnectionError) as error:
-        parser.error(str(error))
+        parser.error(str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error))
 
 
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, ConnectionError)

@@ -204,7 +204,7 @@ def test_a_checkpoint_generates_with_no_dataset_present(tmp_path, monkeypatch, c
     }
     with pytest.raises(SystemExit):
         main(["caption", "--ckpt_path", str(checkpoint), "--condition", "Klingon"])
-    assert "unknown category ['Klingon']" in capsys.readouterr().err
+    assert "error: unknown category ['Klingon']" in capsys.readouterr().err  # the message, not a quoted repr
     with pytest.raises(SystemExit):
         main(["generate", "--ckpt_path", str(checkpoint)])
     assert "use rnnzoo caption" in capsys.readouterr().err
