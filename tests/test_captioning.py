@@ -261,3 +261,32 @@ def test_several_caption_columns_are_the_references_of_a_row(monkeypatch):
     monkeypatch.setattr(data, "_load", lambda: DatasetDict({"train": rows, "validation": rows}))
     assert data.references("validation") == rows["captions"]
     assert len(data.encoded_split("train")) == 12 and len(data.encoded_split("validation")) == 4
+
+
+def test_fit_the_shapes_recipe_then_caption_an_image_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "captioning" / "shapes-lstm.yaml"
+    quick = ["--trainer.max_steps", "2", "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false"]
+    main(["fit", "--config", str(recipe), *quick])
+    checkpoint = str(next(tmp_path.rglob("last.ckpt")))
+    write_ppm(tmp_path / "shape.ppm", draw_shape("circle", "red", "top").permute(2, 0, 1))
+    capsys.readouterr()
+    main(["caption", "--ckpt_path", checkpoint, "--image", str(tmp_path / "shape.ppm"), "--beam_size", "2"])
+    result = json.loads(capsys.readouterr().out)
+    model = load_task(checkpoint)
+    assert result["condition"] == str(tmp_path / "shape.ppm")
+    assert result["text"] == model.generate(str(tmp_path / "shape.ppm"), beam_size=2)[0]
+    (tmp_path / "grey.ppm").write_bytes(b"P5\n32 32\n255\n" + bytes(32 * 32))
+    with pytest.raises(SystemExit):
+        main(["caption", "--ckpt_path", checkpoint, "--image", str(tmp_path / "grey.ppm")])
+    assert "the image has 1 channel(s)" in capsys.readouterr().err
+
+
+def test_an_image_column_without_images_is_one_clear_error(monkeypatch):
+    from datasets import DatasetDict
+
+    rows = shapes_split(4, seed=0).add_column("path", ["a.jpg", "b.jpg", "c.jpg", "d.jpg"])
+    data = ImageCaptionDataModule("generated:shapes", image_column="path", caption_column="captions")
+    monkeypatch.setattr(data, "_load", lambda: DatasetDict({"train": rows, "validation": rows}))
+    with pytest.raises(ValueError, match="row 0 of image column 'path' of split 'train' is not a usable image"):
+        data.setup("fit")

@@ -25,9 +25,12 @@ def test_every_recipe_runs_one_step(recipe, tmp_path, monkeypatch):
     A recipe whose dataset has no local copy is only parsed and type-checked.
     """
     hub_id = yaml.safe_load(recipe.read_text())["data"]["init_args"]["dataset"]
+    monkeypatch.chdir(tmp_path)
+    if hub_id.startswith("generated:"):  # made by the package itself, offline everywhere
+        main(["fit", "--config", str(recipe), "--trainer.fast_dev_run", "true"])
+        return
     if hub_id not in LOCAL_COPIES:
         pytest.fail(f"{recipe.name}: add {hub_id!r} and its local copy (or None) to LOCAL_COPIES in tests/conftest.py")
-    monkeypatch.chdir(tmp_path)
     if LOCAL_COPIES[hub_id] is None:
         with pytest.raises(SystemExit) as exit_info:
             main(["fit", "--config", str(recipe), "--print_config"])

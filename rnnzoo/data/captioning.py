@@ -531,10 +531,15 @@ class ImageCaptionDataModule(_ConditionalDataModule):
             references = self.references(split)
             mean = hp.mean or list(IMAGENET_MEAN)
             std = hp.std or list(IMAGENET_STD)
-            images = [
-                prepare_image(image, hp.image_size, hp.image_channels, mean, std)
-                for image in self.rows(split, hp.image_column).with_format("torch")[hp.image_column]
-            ]
+            images = []
+            for row, image in enumerate(self.rows(split, hp.image_column).with_format("torch")[hp.image_column]):
+                try:
+                    images.append(prepare_image(image, hp.image_size, hp.image_channels, mean, std))
+                except (TypeError, ValueError, RuntimeError) as error:
+                    raise ValueError(
+                        f"row {row} of image column {hp.image_column!r} of split {split!r} is not a usable image: "
+                        f"{error}. Set image_column to a column of images (HF Image or [H, W, C] arrays)."
+                    ) from None
             _, bos, eos = 0, *special_pair(self.tokenizer)
             train = split == hp.train_split
             conditions, ids, refs = [], [], []
