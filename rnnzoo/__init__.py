@@ -4,7 +4,9 @@ from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, register_cell
 from rnnzoo.data import (
     AddingProblemDataModule,
+    CategorySequenceDataModule,
     ClassificationDataModule,
+    ImageCaptionDataModule,
     LanguageModelDataModule,
     PixelSequenceDataModule,
     TaggingDataModule,
@@ -12,15 +14,18 @@ from rnnzoo.data import (
 )
 from rnnzoo.gradients import GradientRecorder
 from rnnzoo.hub import LoadPretrained, get_model_info, list_models, load_pretrained, transfer_weights
-from rnnzoo.tasks import Classifier, LanguageModel, RNNTask, Seq2Seq, SequencePredictor, Tagger, load_task
+from rnnzoo.tasks import Captioner, Classifier, LanguageModel, RNNTask, Seq2Seq, SequencePredictor, Tagger, load_task
 from rnnzoo.tokenizers import CharTokenizer, PairTokenizer, TextTokenizer, Tokenizer, WordVocabulary
 
 __all__ = [
     "AddingProblemDataModule",
+    "Captioner",
+    "CategorySequenceDataModule",
     "CharTokenizer",
     "ClassificationDataModule",
     "Classifier",
     "GradientRecorder",
+    "ImageCaptionDataModule",
     "LanguageModel",
     "LanguageModelDataModule",
     "LoadPretrained",

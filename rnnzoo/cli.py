@@ -8,6 +8,8 @@ rnnzoo export --ckpt_path path/to/best.ckpt --out my-model    (a safetensors art
 rnnzoo generate --model tiny_shakespeare-lstm_small --prompt "ROMEO:"  (a bundled pretrained model, offline)
 rnnzoo translate --ckpt_path path/to/last.ckpt --text "Ein Hund läuft im Schnee." --beam_size 5
 rnnzoo tag --ckpt_path path/to/last.ckpt --text "The cat sat on the mat ."
+rnnzoo caption --ckpt_path path/to/last.ckpt --condition Russian --num_samples 5 --temperature 0.8
+rnnzoo caption --ckpt_path path/to/last.ckpt --image photo.ppm --beam_size 3
 """
 
 from __future__ import annotations
@@ -86,8 +88,9 @@ def generate(
         device: where to run (``cpu``, ``cuda``).
     """
     task = load_model(ckpt_path, model, device)
-    if not hasattr(task, "generate"):
-        raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not generate text")
+    if not hasattr(task, "generate") or hasattr(task, "generate_n_best"):
+        hint = " from a prompt (use rnnzoo caption)" if hasattr(task, "generate_n_best") else ""
+        raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not generate text{hint}")
     return task.generate(prompt, max_new_tokens, temperature, top_k, seed)
 
 
@@ -223,6 +226,60 @@ def tag(
     return task.tag(sentences)
 
 
+def caption(
+    ckpt_path: str | None = None,
+    model: str | None = None,
+    condition: str | list[str] | None = None,
+    image: str | list[str] | None = None,
+    num_samples: int = 1,
+    beam_size: int = 1,
+    n_best: int = 1,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    seed: int | None = None,
+    max_length: int | None = None,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
+    """Generate from a captioning checkpoint (a category or an image in, a sequence out); no dataset is needed.
+
+    Args:
+        ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        model: or a pretrained model (bundled name, artifact folder or hub repo id).
+        condition: a category such as ``Russian`` (``--condition+ NAME`` adds one more).
+        image: an image file (``.ppm``, ``.pt``, ``.npy``; PNG/JPEG with Pillow), or several.
+        num_samples: outputs per condition (with a ``temperature``, different samples).
+        beam_size: beams per condition (1: greedy, or sampling with a temperature).
+        n_best: outputs per condition from the beam, best first (at most ``beam_size``).
+        temperature: sample with this temperature instead of searching.
+        top_k: with a temperature, sample among the k most likely tokens.
+        seed: seed for reproducible samples.
+        max_length: most tokens per output (default: the model's).
+        device: where to run (``cpu``, ``cuda``).
+
+    Returns:
+        One ``{"condition", "text"}`` dict per output (plus ``"score"`` with beam search).
+    """
+    conditions = [condition] if isinstance(condition, str) else list(condition or [])
+    conditions += [image] if isinstance(image, str) else list(image or [])
+    if not conditions or (condition and image):
+        raise ValueError("give --condition (a category) or --image (an image file), one or more, not both")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples}")
+    task = load_model(ckpt_path, model, device)
+    if not hasattr(task, "generate_n_best"):
+        raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not caption")
+    repeated = [c for c in conditions for _ in range(num_samples)]
+    results = task.generate_n_best(repeated, beam_size, n_best, temperature, top_k, seed, max_length)
+    output = []
+    for source, hypotheses in zip(repeated, results, strict=True):
+        for text, score in hypotheses:
+            entry: dict[str, Any] = {"condition": source, "text": text}
+            if score == score:  # beam search scores its outputs; greedy and sampling give NaN
+                entry["score"] = score
+            output.append(entry)
+    return output
+
+
 def _print_json_lines(results: list[dict[str, Any]]) -> None:
     for result in results:
         print(json.dumps(result, ensure_ascii=False))
@@ -234,6 +291,7 @@ COMMANDS: dict[str, tuple[Callable[..., Any], Callable[[Any], None]]] = {
     "export": (export, print),
     "translate": (translate, _print_json_lines),
     "tag": (tag, _print_json_lines),
+    "caption": (caption, _print_json_lines),
 }
 """Commands beside LightningCLI's: a function from a checkpoint, and how to print its result."""
 
@@ -246,7 +304,7 @@ def _function_command(name: str, args: list[str]) -> None:
     try:
         show(function(**config.as_dict()))
     except (FileNotFoundError, ValueError, RuntimeError, KeyError, ConnectionError) as error:
-        parser.error(str(error))
+        parser.error(str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error))
 
 
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, ConnectionError)
@@ -271,7 +329,7 @@ def main(args: list[str] | None = None) -> None:
                 "description": "Train and evaluate rnnzoo models from YAML recipes. "
                 "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help "
                 "(classifiers), rnnzoo translate --help (seq2seq), rnnzoo tag --help (taggers), "
-                "rnnzoo export --help (to a pretrained artifact)"
+                "rnnzoo caption --help (captioners), rnnzoo export --help (to a pretrained artifact)"
             },
         )
     except USER_ERRORS as error:

@@ -22,6 +22,9 @@ LOCAL_COPIES = {
     "bentrevett/multi30k": "multi30k",
     "universal-dependencies/universal_dependencies": "ud_en_ewt",
     "leondz/wnut_17": "wnut17",
+    "../shared/data/names": "names",
+    "jxie/flickr8k": None,
+    "ylecun/mnist": "mnist_t10k",
 }
 
 

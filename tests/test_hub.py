@@ -13,6 +13,7 @@ from conftest import LOCAL_COPIES, shared_dataset
 from lightning import Trainer
 
 from rnnzoo import (
+    Captioner,
     CharTokenizer,
     Classifier,
     LanguageModel,
@@ -72,7 +73,21 @@ def tagger() -> Tagger:
     return model
 
 
-TASKS = {"language_model": char_lm, "classifier": classifier, "seq2seq": seq2seq, "tagger": tagger}
+def captioner() -> Captioner:
+    torch.manual_seed(0)
+    model = Captioner(12, "category", num_categories=2, cell="lstm", hidden_size=8, embedding_size=4)
+    model.tokenizer = CharTokenizer(["<pad>", "<bos>", "<eos>", *"abcdefghi"])
+    model.categories = ["Irish", "Russian"]
+    return model
+
+
+TASKS = {
+    "language_model": char_lm,
+    "classifier": classifier,
+    "seq2seq": seq2seq,
+    "tagger": tagger,
+    "captioner": captioner,
+}
 
 
 def outputs(model: RNNTask) -> torch.Tensor:
@@ -85,6 +100,8 @@ def outputs(model: RNNTask) -> torch.Tensor:
     if isinstance(model, Tagger):
         chars = torch.tensor([[[2, 3, 0], [4, 0, 0], [5, 6, 7], [2, 2, 2]], [[3, 0, 0], [6, 5, 0], [7, 0, 0], [0] * 3]])
         return model(tokens, torch.tensor([4, 3]), chars)
+    if isinstance(model, Captioner):
+        return model(torch.tensor([1, 0]), tokens)
     return model(tokens, torch.tensor([4, 3]))
 
 

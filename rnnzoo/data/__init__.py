@@ -1,6 +1,7 @@
 """LightningDataModules over HuggingFace datasets."""
 
 from rnnzoo.data.batching import BucketBatchSampler, pad_sequences
+from rnnzoo.data.captioning import CaptionBatch, CategorySequenceDataModule, ImageCaptionDataModule
 from rnnzoo.data.classification import ClassificationDataModule
 from rnnzoo.data.hf import get_split, load_splits
 from rnnzoo.data.language_model import ContiguousChunks, LanguageModelDataModule
@@ -11,8 +12,11 @@ from rnnzoo.data.translation import TranslationBatch, TranslationDataModule
 __all__ = [
     "AddingProblemDataModule",
     "BucketBatchSampler",
+    "CaptionBatch",
+    "CategorySequenceDataModule",
     "ClassificationDataModule",
     "ContiguousChunks",
+    "ImageCaptionDataModule",
     "LanguageModelDataModule",
     "PixelSequenceDataModule",
     "TaggingDataModule",

@@ -1,0 +1,553 @@
+"""One-to-many data: a condition (a category or an image) and the sequence(s) it should produce.
+
+* :class:`CategorySequenceDataModule`: a label column and a text column (names by
+  language: condition on the language, generate the name character by character).
+* :class:`ImageCaptionDataModule`: an image column and a caption column holding one
+  string or a list of reference strings (Flickr8k / COCO-Karpathy mirrors, or the
+  generated shapes of :mod:`rnnzoo.data.shapes`). Images are resized and
+  normalised in torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
+
+import torch
+from datasets import ClassLabel, Dataset, DatasetDict
+from lightning import LightningDataModule
+from torch import Tensor
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from rnnzoo.data.batching import pad_sequences
+from rnnzoo.data.hf import get_split, load_splits
+from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
+
+log = logging.getLogger(__name__)
+
+CHAR_SPECIALS = ("<pad>", "<bos>", "<eos>")
+"""The first entries of a character vocabulary for generation: padding, start and end."""
+
+
+class CaptionBatch(NamedTuple):
+    """A batch of conditions and their target sequences.
+
+    Attributes:
+        condition: ``[B]`` category indices, ``[B, F]`` feature vectors or ``[B, C, H, W]`` images.
+        tokens: ``[B, T]`` ids ``<bos> y_1 ... y_n <eos>``, padded with 0.
+        lengths: ``[B]`` real lengths (``n + 2``).
+        references: every reference text of each row (BLEU reads them all).
+    """
+
+    condition: Tensor
+    tokens: Tensor
+    lengths: Tensor
+    references: list[list[str]]
+
+
+def special_ids(tokenizer: Any) -> tuple[int, int, int]:
+    """``(pad, bos, eos)`` ids of a generation tokenizer.
+
+    Raises:
+        ValueError: for a character vocabulary without ``<pad>``, ``<bos>``, ``<eos>`` first.
+    """
+    if isinstance(tokenizer, CharTokenizer):
+        if tuple(tokenizer.vocabulary[:3]) != CHAR_SPECIALS:
+            raise ValueError(
+                f"a character tokenizer for generation needs {list(CHAR_SPECIALS)} as its first entries, "
+                f"got {tokenizer.vocabulary[:3]}; build it with char_tokenizer()"
+            )
+        return 0, 1, 2
+    if isinstance(tokenizer, TextTokenizer):
+        return 0, tokenizer.bos_id, tokenizer.eos_id
+    raise ValueError(f"a Captioner needs a CharTokenizer or a TextTokenizer, got {tokenizer!r}")
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def char_tokenizer(texts: Sequence[str]) -> CharTokenizer:
+    """A character vocabulary for generation: ``<pad>``, ``<bos>``, ``<eos>``, then the characters of ``texts``."""
+    return CharTokenizer([*CHAR_SPECIALS, *sorted(set("".join(texts)))], unk_token="\ufffd")
+
+
+class EncodedConditions(torch.utils.data.Dataset):
+    """Conditions, target ids (``<bos> ... <eos>``) and references of one split."""
+
+    def __init__(self, conditions: Sequence[Any], ids: list[list[int]], references: list[list[str]]) -> None:
+        self.conditions = conditions
+        self.ids = [torch.tensor(row, dtype=torch.long) for row in ids]
+        self.references = references
+
+    def __len__(self) -> int:
+        """Number of examples."""
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> tuple[Any, Tensor, list[str]]:
+        """``(condition, target ids, references)``."""
+        return self.conditions[index], self.ids[index], self.references[index]
+
+
+def collate(items: Sequence[tuple[Any, Tensor, list[str]]]) -> CaptionBatch:
+    """Stack the conditions and pad the targets into a :class:`CaptionBatch`."""
+    conditions = [condition for condition, _, _ in items]
+    condition = torch.stack(conditions) if isinstance(conditions[0], Tensor) else torch.tensor(conditions)
+    tokens, lengths = pad_sequences([ids for _, ids, _ in items])
+    return CaptionBatch(condition, tokens, lengths, [refs for _, _, refs in items])
+
+
+class _ConditionalDataModule(LightningDataModule):
+    """Splits (validation carved from train when missing), a tokenizer from train, loaders."""
+
+    text_column: str
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._splits: DatasetDict | None = None
+        self._tokenizer: Tokenizer | None = None
+        self.encoded: dict[str, EncodedConditions] = {}
+
+    def _load(self) -> DatasetDict:
+        hp = self.hparams
+        return load_splits(hp.dataset, hp.name, hp.revision)
+
+    @property
+    def splits(self) -> DatasetDict:
+        """The dataset's splits (loaded once), plus a carved validation split when it had none."""
+        if self._splits is None:
+            hp = self.hparams
+            splits = self._load()
+            train = get_split(splits, hp.train_split, hp.dataset, self.text_column)
+            if hp.val_split not in splits:
+                parts = train.train_test_split(test_size=hp.val_fraction, seed=hp.seed)
+                splits = DatasetDict({**splits, hp.train_split: parts["train"], hp.val_split: parts["test"]})
+                log.warning(
+                    "dataset %r has no split %r: carved %d rows of %r for it with seed %d",
+                    hp.dataset,
+                    hp.val_split,
+                    len(parts["test"]),
+                    hp.train_split,
+                    hp.seed,
+                )
+            self._splits = splits
+        return self._splits
+
+    def rows(self, split: str, column: str) -> Dataset:
+        """One split, checked to hold the text column and ``column``."""
+        rows = get_split(self.splits, split, self.hparams.dataset, self.text_column)
+        if column not in rows.column_names:
+            raise KeyError(
+                f"split {split!r} of dataset {self.hparams.dataset!r} has no column {column!r}; "
+                f"its columns are {rows.column_names}. Set the data module's column names to them."
+            )
+        return rows
+
+    @property
+    def vocab_size(self) -> int:
+        """Vocabulary size, known before ``setup()``."""
+        return len(self.tokenizer)
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer (built from the training split on first use)."""
+        raise NotImplementedError
+
+    def encoded_split(self, split: str) -> EncodedConditions:
+        """The encoded examples of ``split``."""
+        raise NotImplementedError
+
+    def setup(self, stage: str) -> None:
+        """Encode the splits the stage needs."""
+        hp = self.hparams
+        needed = {"fit": [hp.train_split, hp.val_split], "validate": [hp.val_split], "test": [hp.test_split]}
+        for split in needed.get(stage, []):
+            self.encoded_split(split)
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        hp = self.hparams
+        return DataLoader(
+            self.encoded_split(split),
+            batch_size=hp.batch_size if train else hp.eval_batch_size,
+            shuffle=train,
+            collate_fn=collate,
+            num_workers=hp.num_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches."""
+        return self._loader(self.hparams.train_split, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches."""
+        return self._loader(self.hparams.val_split, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches."""
+        return self._loader(self.hparams.test_split, train=False)
+
+
+class CategorySequenceDataModule(_ConditionalDataModule):
+    """A label column (the condition) and a text column (the sequence), e.g. names by language.
+
+    * **Categories** come from the label column's ``ClassLabel`` names, otherwise
+      from its distinct values in the training split (as strings, sorted). They are
+      saved with the model, which takes them by name (``generate("Russian")``).
+    * **Validation**: when the dataset has no ``val_split``, ``val_fraction`` of the
+      training split is carved off with a fixed ``seed``.
+    * **Tokenizer**: ``char`` (``<pad>``, ``<bos>``, ``<eos>`` then the training
+      characters; case kept) or ``word``; targets read ``<bos> text <eos>``.
+
+    Args:
+        dataset: hub id or local folder (``../shared/data/names``).
+        name: the dataset's configuration name, if it has several.
+        revision: a hub revision.
+        label_column: the column holding the category.
+        text_column: the column holding the text.
+        train_split: split the tokenizer and model are trained on.
+        val_split: split for validation (carved from train when missing).
+        test_split: split for testing.
+        val_fraction: share of the training split carved off for validation.
+        seed: seed of that carving.
+        tokenizer: ``char`` or ``word``.
+        max_length: texts are cut to this many tokens.
+        batch_size: examples per training batch.
+        eval_batch_size: examples per evaluation batch.
+        num_workers: DataLoader worker processes.
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        name: str | None = None,
+        revision: str | None = None,
+        label_column: str = "label",
+        text_column: str = "text",
+        train_split: str = "train",
+        val_split: str = "validation",
+        test_split: str = "test",
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        tokenizer: Literal["char", "word"] = "char",
+        max_length: int = 40,
+        batch_size: int = 64,
+        eval_batch_size: int = 256,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if tokenizer not in ("char", "word"):
+            raise ValueError(f"tokenizer must be 'char' or 'word', got {tokenizer!r}")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
+        self.save_hyperparameters()
+        self.text_column = text_column
+        self._categories: list[str] | None = None
+
+    @property
+    def categories(self) -> list[str]:
+        """The category names, by index (ClassLabel names, or the sorted distinct values)."""
+        if self._categories is None:
+            hp = self.hparams
+            train = self.rows(hp.train_split, hp.label_column)
+            feature = train.features[hp.label_column]
+            if isinstance(feature, ClassLabel):
+                self._categories = list(feature.names)
+            else:
+                self._categories = sorted({str(value) for value in train[hp.label_column] if value is not None})
+            log.info("%d categories: %s", len(self._categories), self._categories)
+        return self._categories
+
+    @property
+    def num_categories(self) -> int:
+        """Number of categories."""
+        return len(self.categories)
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer, built from the training split's texts on first use."""
+        if self._tokenizer is None:
+            hp = self.hparams
+            texts = [text or "" for text in self.rows(hp.train_split, hp.label_column)[hp.text_column]]
+            if hp.tokenizer == "char":
+                self._tokenizer = char_tokenizer(texts)
+            else:
+                self._tokenizer = TextTokenizer.train_word_level(texts)
+        return self._tokenizer
+
+    def encoded_split(self, split: str) -> EncodedConditions:
+        """Category indices and ``<bos> text <eos>`` ids of ``split``; empty texts are dropped."""
+        if split not in self.encoded:
+            hp = self.hparams
+            rows = self.rows(split, hp.label_column)
+            feature = rows.features[hp.label_column]
+            values = rows[hp.label_column]
+            names = [feature.int2str(v) for v in values] if isinstance(feature, ClassLabel) else list(map(str, values))
+            index = {name: position for position, name in enumerate(self.categories)}
+            unknown = sorted({name for name in names if name not in index})
+            if unknown:
+                raise KeyError(f"split {split!r} has categories {unknown} that the training split never has")
+            _, bos, eos = 0, *special_pair(self.tokenizer)
+            texts = [text or "" for text in rows[hp.text_column]]
+            conditions, ids, references = [], [], []
+            for name, text in zip(names, texts, strict=True):
+                body = self.tokenizer.encode(text).tolist()[: hp.max_length]
+                if body:
+                    conditions.append(index[name])
+                    ids.append([bos, *body, eos])
+                    references.append([text])
+            if len(ids) < len(texts):
+                log.warning("split %r: dropped %d empty text(s)", split, len(texts) - len(ids))
+            self.encoded[split] = EncodedConditions(conditions, ids, references)
+        return self.encoded[split]
+
+
+def special_pair(tokenizer: Tokenizer) -> tuple[int, int]:
+    """``(bos, eos)`` ids of a generation tokenizer."""
+    return special_ids(tokenizer)[1:]
+
+
+# Images.
+
+
+def load_image(path: str | os.PathLike) -> Tensor:
+    """An image file as a ``[C, H, W]`` tensor: ``.pt``/``.npy`` arrays, binary PPM/PGM, or anything Pillow reads.
+
+    Raises:
+        FileNotFoundError: when there is no file.
+        ValueError: when the file cannot be read as an image.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no image file at {path!r}")
+    try:
+        if path.endswith(".pt"):
+            return torch.as_tensor(torch.load(path, weights_only=True))
+        if path.endswith(".npy"):
+            import numpy as np
+
+            return torch.as_tensor(np.load(path)).permute(2, 0, 1)
+        with open(path, "rb") as file:
+            data = file.read()
+        if data[:2] in (b"P5", b"P6"):
+            return _read_pnm(data)
+        from PIL import Image  # optional: only for PNG, JPEG and the like
+
+        with Image.open(path) as image:
+            import numpy as np
+
+            return torch.as_tensor(np.asarray(image.convert("RGB"))).permute(2, 0, 1)
+    except ImportError:
+        raise ValueError(
+            f"cannot read image {path!r}: without Pillow only .pt, .npy and binary PPM/PGM files are read "
+            "(pip install pillow)"
+        ) from None
+    except Exception as error:
+        raise ValueError(f"cannot read image {path!r}: {error}") from None
+
+
+def _read_pnm(data: bytes) -> Tensor:
+    fields, position = [], 0
+    while len(fields) < 4:
+        while data[position : position + 1].isspace():
+            position += 1
+        if data[position : position + 1] == b"#":
+            position = data.index(b"\n", position)
+            continue
+        end = position
+        while not data[end : end + 1].isspace():
+            end += 1
+        fields.append(data[position:end])
+        position = end
+    magic, width, height = fields[0], int(fields[1]), int(fields[2])
+    channels = 3 if magic == b"P6" else 1
+    pixels = torch.frombuffer(
+        bytearray(data[position + 1 : position + 1 + width * height * channels]), dtype=torch.uint8
+    )
+    return pixels.view(height, width, channels).permute(2, 0, 1)
+
+
+def write_ppm(path: str | os.PathLike, image: Tensor) -> None:
+    """Write a ``[3, H, W]`` uint8 image as binary PPM (readable by :func:`load_image` without Pillow)."""
+    _, height, width = image.shape
+    with open(path, "wb") as file:
+        file.write(f"P6\n{width} {height}\n255\n".encode())
+        file.write(image.permute(1, 2, 0).contiguous().to(torch.uint8).numpy().tobytes())
+
+
+def prepare_image(
+    image: Any,
+    size: int,
+    channels: int = 3,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> Tensor:
+    """One image (``[C, H, W]`` or ``[H, W, C]`` array, uint8 0-255 or float 0-1) resized to ``size`` and normalised.
+
+    Raises:
+        ValueError: for an image whose channel count is not ``channels`` (or that is not 2-D/3-D).
+    """
+    image = torch.as_tensor(image)
+    if image.dim() == 2:
+        image = image.unsqueeze(0)
+    if image.dim() != 3:
+        raise ValueError(
+            f"an image must have 2 or 3 dimensions ([C, H, W] or [H, W, C]), got shape {list(image.shape)}"
+        )
+    if image.shape[0] > 4 and image.shape[-1] <= 4:
+        image = image.permute(2, 0, 1)  # [H, W, C] -> [C, H, W]
+    if image.shape[0] != channels:
+        raise ValueError(
+            f"the image has {image.shape[0]} channel(s) (shape {list(image.shape)}) but the model reads {channels}; "
+            f"convert it to {'RGB' if channels == 3 else f'{channels} channels'}"
+        )
+    image = image.float() / 255.0 if not image.is_floating_point() else image.float()
+    if image.shape[1:] != (size, size):
+        image = F.interpolate(image.unsqueeze(0), size=(size, size), mode="bilinear", align_corners=False)[0]
+    mean_t = torch.tensor(mean[:channels] if channels <= len(mean) else [0.5] * channels).view(-1, 1, 1)
+    std_t = torch.tensor(std[:channels] if channels <= len(std) else [0.25] * channels).view(-1, 1, 1)
+    return (image - mean_t) / std_t
+
+
+def caption_references(value: Any, row: int, column: str) -> list[str]:
+    """The reference captions of one row: a string, or a non-empty list of strings.
+
+    Raises:
+        ValueError: for an empty list, or a value that is neither a string nor a list of strings.
+    """
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        if not value:
+            raise ValueError(f"row {row} of caption column {column!r} is an empty list: give at least one caption")
+        if all(isinstance(item, str) for item in value):
+            return list(value)
+        if all(isinstance(item, dict) and "raw" in item for item in value):  # COCO-style {"raw": ...} sentences
+            return [item["raw"] for item in value]
+    raise ValueError(
+        f"row {row} of caption column {column!r} holds a {type(value).__name__} ({value!r:.60}); "
+        "a caption column must hold a string or a list of strings. Set caption_column to such a column."
+    )
+
+
+class ImageCaptionDataModule(_ConditionalDataModule):
+    """Images and their captions: an image column and a caption column (one string or a list of references).
+
+    Training reads every (image, reference) pair; evaluation reads each image once
+    with all its references (BLEU-4 against them all). Images are converted to
+    ``[C, H, W]`` floats, resized to ``image_size`` and normalised with ``mean``/``std``.
+
+    Args:
+        dataset: hub id, local folder, or ``generated:shapes`` (:mod:`rnnzoo.data.shapes`, offline).
+        name: the dataset's configuration name, if it has several.
+        revision: a hub revision.
+        image_column: the column holding the images (HF ``Image`` or arrays).
+        caption_column: the column holding a caption or a list of them, or several string
+            columns holding one reference each (``[caption_0, ..., caption_4]`` in ``jxie/flickr8k``).
+        train_split: split the tokenizer and model are trained on.
+        val_split: split for validation (carved from train when missing).
+        test_split: split for testing.
+        val_fraction: share of the training split carved off for validation.
+        seed: seed of that carving.
+        image_size: side length images are resized to.
+        image_channels: channels every image must have.
+        mean: per-channel normalisation mean.
+        std: per-channel normalisation standard deviation.
+        lowercase: fold case before tokenizing.
+        min_freq: words seen fewer times in training become ``<unk>``.
+        max_length: captions are cut to this many words.
+        batch_size: pairs per training batch.
+        eval_batch_size: images per evaluation batch.
+        num_workers: DataLoader worker processes.
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        name: str | None = None,
+        revision: str | None = None,
+        image_column: str = "image",
+        caption_column: str | list[str] = "caption",
+        train_split: str = "train",
+        val_split: str = "validation",
+        test_split: str = "test",
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        image_size: int = 32,
+        image_channels: int = 3,
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
+        lowercase: bool = True,
+        min_freq: int = 1,
+        max_length: int = 30,
+        batch_size: int = 32,
+        eval_batch_size: int = 128,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
+        self.save_hyperparameters()
+        self.caption_columns = [caption_column] if isinstance(caption_column, str) else list(caption_column)
+        if not self.caption_columns:
+            raise ValueError("caption_column must name at least one column")
+        self.text_column = self.caption_columns[0]
+
+    def _load(self) -> DatasetDict:
+        if self.hparams.dataset == "generated:shapes":
+            from rnnzoo.data.shapes import shapes_dataset
+
+            return shapes_dataset(seed=self.hparams.seed, size=self.hparams.image_size)
+        return super()._load()
+
+    def references(self, split: str) -> list[list[str]]:
+        """Every row's reference captions, checked."""
+        hp = self.hparams
+        rows = self.rows(split, hp.image_column)
+        for column in self.caption_columns[1:]:
+            self.rows(split, column)
+        if len(self.caption_columns) > 1:  # one string column per reference
+            values = [list(refs) for refs in zip(*(rows[column] for column in self.caption_columns), strict=True)]
+            column = ", ".join(self.caption_columns)
+        else:
+            values, column = rows[self.text_column], self.text_column
+        return [caption_references(value, row, column) for row, value in enumerate(values)]
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """A word-level tokenizer trained on every training caption."""
+        if self._tokenizer is None:
+            hp = self.hparams
+            texts = [text for refs in self.references(hp.train_split) for text in refs]
+            self._tokenizer = TextTokenizer.train_word_level(texts, hp.lowercase, "NFKC", hp.min_freq, None)
+        return self._tokenizer
+
+    def encoded_split(self, split: str) -> EncodedConditions:
+        """Prepared images and ``<bos> caption <eos>`` ids: every pair for training, each image once otherwise."""
+        if split not in self.encoded:
+            hp = self.hparams
+            references = self.references(split)
+            mean = hp.mean or list(IMAGENET_MEAN)
+            std = hp.std or list(IMAGENET_STD)
+            images = []
+            for row, image in enumerate(self.rows(split, hp.image_column).with_format("torch")[hp.image_column]):
+                try:
+                    images.append(prepare_image(image, hp.image_size, hp.image_channels, mean, std))
+                except (TypeError, ValueError, RuntimeError) as error:
+                    raise ValueError(
+                        f"row {row} of image column {hp.image_column!r} of split {split!r} is not a usable image: "
+                        f"{error}. Set image_column to a column of images (HF Image or [H, W, C] arrays)."
+                    ) from None
+            _, bos, eos = 0, *special_pair(self.tokenizer)
+            train = split == hp.train_split
+            conditions, ids, refs = [], [], []
+            for image, captions in zip(images, references, strict=True):
+                for caption in captions if train else captions[:1]:
+                    body = self.tokenizer.encode(caption).tolist()[: hp.max_length]
+                    conditions.append(image)
+                    ids.append([bos, *body, eos])
+                    refs.append(captions)
+            self.encoded[split] = EncodedConditions(conditions, ids, refs)
+        return self.encoded[split]
