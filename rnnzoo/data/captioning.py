@@ -17,13 +17,12 @@ from typing import Any, Literal, NamedTuple
 
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict
-from lightning import LightningDataModule
 from torch import Tensor
 from torch.nn import functional as F
-from torch.utils.data import DataLoader
 
+from rnnzoo.data.base import SplitDataModule
 from rnnzoo.data.batching import pad_sequences
-from rnnzoo.data.hf import get_split, load_splits
+from rnnzoo.data.hf import get_split, load_splits, with_validation
 from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -100,8 +99,10 @@ def collate(items: Sequence[tuple[Any, Tensor, list[str]]]) -> CaptionBatch:
     return CaptionBatch(condition, tokens, lengths, [refs for _, _, refs in items])
 
 
-class _ConditionalDataModule(LightningDataModule):
+class _ConditionalDataModule(SplitDataModule):
     """Splits (validation carved from train when missing), a tokenizer from train, loaders."""
+
+    collate_fn = staticmethod(collate)
 
     text_column: str
 
@@ -121,18 +122,8 @@ class _ConditionalDataModule(LightningDataModule):
         if self._splits is None:
             hp = self.hparams
             splits = self._load()
-            train = get_split(splits, hp.train_split, hp.dataset, self.text_column)
-            if hp.val_split not in splits:
-                parts = train.train_test_split(test_size=hp.val_fraction, seed=hp.seed)
-                splits = DatasetDict({**splits, hp.train_split: parts["train"], hp.val_split: parts["test"]})
-                log.warning(
-                    "dataset %r has no split %r: carved %d rows of %r for it with seed %d",
-                    hp.dataset,
-                    hp.val_split,
-                    len(parts["test"]),
-                    hp.train_split,
-                    hp.seed,
-                )
+            get_split(splits, hp.train_split, hp.dataset, self.text_column)  # missing split or column: a clear error
+            splits = with_validation(splits, hp.dataset, hp.train_split, hp.val_split, hp.val_fraction, hp.seed)
             self._splits = splits
         return self._splits
 
@@ -159,35 +150,6 @@ class _ConditionalDataModule(LightningDataModule):
     def encoded_split(self, split: str) -> EncodedConditions:
         """The encoded examples of ``split``."""
         raise NotImplementedError
-
-    def setup(self, stage: str) -> None:
-        """Encode the splits the stage needs."""
-        hp = self.hparams
-        needed = {"fit": [hp.train_split, hp.val_split], "validate": [hp.val_split], "test": [hp.test_split]}
-        for split in needed.get(stage, []):
-            self.encoded_split(split)
-
-    def _loader(self, split: str, train: bool) -> DataLoader:
-        hp = self.hparams
-        return DataLoader(
-            self.encoded_split(split),
-            batch_size=hp.batch_size if train else hp.eval_batch_size,
-            shuffle=train,
-            collate_fn=collate,
-            num_workers=hp.num_workers,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches."""
-        return self._loader(self.hparams.train_split, train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches."""
-        return self._loader(self.hparams.val_split, train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches."""
-        return self._loader(self.hparams.test_split, train=False)
 
 
 class CategorySequenceDataModule(_ConditionalDataModule):

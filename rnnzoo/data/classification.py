@@ -9,12 +9,11 @@ from typing import Any, Literal
 
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict
-from lightning import LightningDataModule
 from torch import Tensor
-from torch.utils.data import DataLoader
 
-from rnnzoo.data.batching import length_batched_loader, pad_sequences
-from rnnzoo.data.hf import get_split, load_splits, pretrained_tokenizer
+from rnnzoo.data.base import SplitDataModule
+from rnnzoo.data.batching import pad_sequences
+from rnnzoo.data.hf import get_split, load_splits, pretrained_tokenizer, with_validation
 from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -67,7 +66,7 @@ def build_tokenizer(
     raise ValueError(f"tokenizer must be 'word', 'bpe' or 'char', got {kind!r}")
 
 
-class ClassificationDataModule(LightningDataModule):
+class ClassificationDataModule(SplitDataModule):
     """Labelled text from a hub id or a local folder, tokenized, bucketed by length.
 
     * **Labels** come from the label column's ``ClassLabel`` names when it has
@@ -110,6 +109,8 @@ class ClassificationDataModule(LightningDataModule):
         pool_batches: batches per sorted pool when bucketing.
         num_workers: DataLoader worker processes.
     """
+
+    collate_fn = staticmethod(collate)
 
     def __init__(
         self,
@@ -168,18 +169,7 @@ class ClassificationDataModule(LightningDataModule):
                     f"split {hp.train_split!r} of dataset {hp.dataset!r} has no label column {hp.label_column!r}; "
                     f"its columns are {train.column_names}. Set label_column to one of them."
                 )
-            if hp.val_split not in splits:
-                parts = train.train_test_split(test_size=hp.val_fraction, seed=hp.seed)
-                splits = DatasetDict({**splits, hp.train_split: parts["train"], hp.val_split: parts["test"]})
-                log.warning(
-                    "dataset %r has no split %r: carved %d rows (%.0f%%) of %r for it with seed %d",
-                    hp.dataset,
-                    hp.val_split,
-                    len(parts["test"]),
-                    100 * hp.val_fraction,
-                    hp.train_split,
-                    hp.seed,
-                )
+            splits = with_validation(splits, hp.dataset, hp.train_split, hp.val_split, hp.val_fraction, hp.seed)
             self._splits = splits
         return self._splits
 
@@ -297,42 +287,6 @@ class ClassificationDataModule(LightningDataModule):
             self.encoded[key] = EncodedTexts([ids[i] for i in keep], [targets[i] for i in keep])
         return self.encoded[key]
 
-    def setup(self, stage: str) -> None:
-        """Encode the splits the stage needs."""
-        hp = self.hparams
-        needed = {
-            "fit": [hp.train_split, hp.val_split],
-            "validate": [hp.val_split],
-            "test": [hp.test_split],
-            "predict": [],
-        }[stage]
-        for split in needed:
-            self.encoded_split(split)
-        if stage == "predict":
-            self.encoded_split(hp.test_split, labelled=False)
-
-    def _loader(self, split: str, train: bool) -> DataLoader:
-        hp = self.hparams
-        data = self.encoded_split(split)
-        batch_size = hp.batch_size if train else hp.eval_batch_size
-        return length_batched_loader(
-            data, data.lengths, batch_size, train, collate, hp.bucketing, hp.pool_batches, hp.num_workers
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches, bucketed by length."""
-        return self._loader(self.hparams.train_split, train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches, in length order when bucketing."""
-        return self._loader(self.hparams.val_split, train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches, in length order when bucketing."""
-        return self._loader(self.hparams.test_split, train=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        """The test split's texts in their order (labels not read), for ``predict``."""
-        hp = self.hparams
-        data = self.encoded_split(hp.test_split, labelled=False)
-        return DataLoader(data, batch_size=hp.eval_batch_size, collate_fn=collate, num_workers=hp.num_workers)
+    def predict_split(self) -> EncodedTexts:
+        """The test split's texts in their order, labels not read (they may be hidden)."""
+        return self.encoded_split(self.hparams.test_split, labelled=False)

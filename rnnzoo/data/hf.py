@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from datasets import Dataset, DatasetDict, load_dataset
 from datasets.exceptions import DatasetGenerationError
 
 from rnnzoo.tokenizers import Tokenizer
+
+log = logging.getLogger(__name__)
 
 
 def load_splits(dataset: str, name: str | None = None, revision: str | None = None) -> DatasetDict:
@@ -66,3 +69,22 @@ def pretrained_tokenizer(source: str) -> Tokenizer:
     from rnnzoo.hub.artifact import read_tokenizer, resolve
 
     return read_tokenizer(resolve(source))
+
+
+def with_validation(
+    splits: DatasetDict, dataset: str, train_split: str, val_split: str, fraction: float, seed: int
+) -> DatasetDict:
+    """``splits``, or when it has no ``val_split``, one carved from ``train_split`` with a fixed seed (logged)."""
+    if val_split in splits:
+        return splits
+    parts = splits[train_split].train_test_split(test_size=fraction, seed=seed)
+    log.warning(
+        "dataset %r has no split %r: carved %d rows (%.0f%%) of %r for it with seed %d",
+        dataset,
+        val_split,
+        len(parts["test"]),
+        100 * fraction,
+        train_split,
+        seed,
+    )
+    return DatasetDict({**splits, train_split: parts["train"], val_split: parts["test"]})

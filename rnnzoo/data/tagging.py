@@ -8,12 +8,11 @@ from typing import Any
 
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict
-from lightning import LightningDataModule
 from torch import Tensor
-from torch.utils.data import DataLoader
 
-from rnnzoo.data.batching import length_batched_loader, pad_sequences
-from rnnzoo.data.hf import get_split, load_splits
+from rnnzoo.data.base import SplitDataModule
+from rnnzoo.data.batching import pad_sequences
+from rnnzoo.data.hf import get_split, load_splits, with_validation
 from rnnzoo.tokenizers import CharTokenizer, WordVocabulary
 
 log = logging.getLogger(__name__)
@@ -77,7 +76,7 @@ def collate_tagged(items: Sequence[tuple[Tensor, Tensor | None, Tensor]]) -> Tag
     return batch
 
 
-class TaggingDataModule(LightningDataModule):
+class TaggingDataModule(SplitDataModule):
     """Rows of tokens (or frames) with one tag per step, from a hub id or a local folder, bucketed by length.
 
     * **Inputs**: a ``tokens_column`` of words (lists of strings), read through a
@@ -117,6 +116,8 @@ class TaggingDataModule(LightningDataModule):
         pool_batches: batches per sorted pool when bucketing.
         num_workers: DataLoader worker processes.
     """
+
+    collate_fn = staticmethod(collate_tagged)
 
     def __init__(
         self,
@@ -171,18 +172,8 @@ class TaggingDataModule(LightningDataModule):
         if self._splits is None:
             hp = self.hparams
             splits = load_splits(hp.dataset, hp.name, hp.revision)
-            train = self.rows(hp.train_split, splits)
-            if hp.val_split not in splits:
-                parts = train.train_test_split(test_size=hp.val_fraction, seed=hp.seed)
-                splits = DatasetDict({**splits, hp.train_split: parts["train"], hp.val_split: parts["test"]})
-                log.warning(
-                    "dataset %r has no split %r: carved %d rows of %r for it with seed %d",
-                    hp.dataset,
-                    hp.val_split,
-                    len(parts["test"]),
-                    hp.train_split,
-                    hp.seed,
-                )
+            self.rows(hp.train_split, splits)  # a missing split or column: one clear error
+            splits = with_validation(splits, hp.dataset, hp.train_split, hp.val_split, hp.val_fraction, hp.seed)
             self._splits = splits
         return self._splits
 
@@ -334,36 +325,3 @@ class TaggingDataModule(LightningDataModule):
                 chars = [encode_chars(row, self.char_tokenizer, hp.max_word_length) for row in inputs]
                 self.encoded[split] = TaggedRows(words, tags, chars)
         return self.encoded[split]
-
-    def setup(self, stage: str) -> None:
-        """Encode the splits the stage needs."""
-        hp = self.hparams
-        needed = {"fit": [hp.train_split, hp.val_split], "validate": [hp.val_split], "test": [hp.test_split]}
-        for split in needed.get(stage, [hp.test_split]):
-            self.encoded_split(split)
-
-    def _loader(self, split: str, train: bool) -> DataLoader:
-        hp = self.hparams
-        data = self.encoded_split(split)
-        batch_size = hp.batch_size if train else hp.eval_batch_size
-        return length_batched_loader(
-            data, data.lengths, batch_size, train, collate_tagged, hp.bucketing, hp.pool_batches, hp.num_workers
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches, bucketed by length."""
-        return self._loader(self.hparams.train_split, train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches, in length order when bucketing."""
-        return self._loader(self.hparams.val_split, train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches, in length order when bucketing."""
-        return self._loader(self.hparams.test_split, train=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        """The test split in its order, for ``predict``."""
-        hp = self.hparams
-        data = self.encoded_split(hp.test_split)
-        return DataLoader(data, batch_size=hp.eval_batch_size, collate_fn=collate_tagged, num_workers=hp.num_workers)

@@ -8,11 +8,10 @@ from typing import Literal, NamedTuple
 
 import torch
 from datasets import Dataset, DatasetDict
-from lightning import LightningDataModule
 from torch import Tensor
-from torch.utils.data import DataLoader
 
-from rnnzoo.data.batching import length_batched_loader, pad_sequences
+from rnnzoo.data.base import SplitDataModule
+from rnnzoo.data.batching import pad_sequences
 from rnnzoo.data.classification import build_tokenizer
 from rnnzoo.data.hf import get_split, load_splits
 from rnnzoo.tokenizers import PairTokenizer, TextTokenizer
@@ -63,7 +62,7 @@ def collate(items: Sequence[tuple[Tensor, Tensor, str]]) -> TranslationBatch:
     return TranslationBatch(source, source_lengths, target, target_lengths, [text for _, _, text in items])
 
 
-class TranslationDataModule(LightningDataModule):
+class TranslationDataModule(SplitDataModule):
     """Sentence pairs from a hub id or local folder, tokenized per language, bucketed by source length.
 
     * **Columns**: ``source_column`` and ``target_column`` name two text columns
@@ -104,6 +103,8 @@ class TranslationDataModule(LightningDataModule):
         pool_batches: batches per sorted pool when bucketing.
         num_workers: DataLoader worker processes.
     """
+
+    collate_fn = staticmethod(collate)
 
     def __init__(
         self,
@@ -238,41 +239,3 @@ class TranslationDataModule(LightningDataModule):
                 [source_ids[i] for i in keep], [[bos, *target_ids[i], eos] for i in keep], [targets[i] for i in keep]
             )
         return self.encoded[split]
-
-    def setup(self, stage: str) -> None:
-        """Encode the splits the stage needs."""
-        hp = self.hparams
-        needed = {
-            "fit": [hp.train_split, hp.val_split],
-            "validate": [hp.val_split],
-            "test": [hp.test_split],
-            "predict": [hp.test_split],
-        }[stage]
-        for split in needed:
-            self.encoded_split(split)
-
-    def _loader(self, split: str, train: bool) -> DataLoader:
-        hp = self.hparams
-        data = self.encoded_split(split)
-        batch_size = hp.batch_size if train else hp.eval_batch_size
-        return length_batched_loader(
-            data, data.lengths, batch_size, train, collate, hp.bucketing, hp.pool_batches, hp.num_workers
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches, bucketed by source length."""
-        return self._loader(self.hparams.train_split, train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches, in source-length order when bucketing."""
-        return self._loader(self.hparams.val_split, train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches, in source-length order when bucketing."""
-        return self._loader(self.hparams.test_split, train=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        """The test split in its own order (one translation per row, see ``Seq2Seq.predict_step``)."""
-        hp = self.hparams
-        data = self.encoded_split(hp.test_split)
-        return DataLoader(data, batch_size=hp.eval_batch_size, collate_fn=collate, num_workers=hp.num_workers)
