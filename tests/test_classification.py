@@ -308,7 +308,7 @@ def test_data_with_other_labels_than_the_checkpoint_is_a_clear_error(toy_reviews
     model = Classifier(data.vocab_size, 2, hidden_size=4)
     model.labels, model.label_names = ["neg", "pos"], ["neg", "pos"]
     model.tokenizer = data.tokenizer
-    with pytest.raises(ValueError, match="differ from the labels this model was trained on"):
+    with pytest.raises(ValueError, match="differ from the classes this model was trained on"):
         quiet_trainer(tmp_path).validate(model, data)
 
 

@@ -97,6 +97,32 @@ class RNNTask(
             )
         self.check_tokenizer()
 
+    def adopt_labels(self, datamodule: Any, size_option: str, what: str) -> None:
+        """Take the data module's ``labels`` / ``label_names`` on first use; later, check they are the same.
+
+        Args:
+            datamodule: has ``labels`` (values, by index) and ``label_names``.
+            size_option: the hyper-parameter that sized the head (``num_classes``, ``num_tags``).
+            what: the labels' plural name in messages (``classes``, ``tags``).
+
+        Raises:
+            ValueError: when the head has another size, or the model was trained on other labels.
+        """
+        labels, names = list(datamodule.labels), list(datamodule.label_names)
+        expected = self.hparams[size_option]
+        if len(labels) != expected:
+            raise ValueError(
+                f"the model was built for {size_option}={expected} but the data has {len(labels)} {what} {names}; "
+                f"set {size_option} to {len(labels)}"
+            )
+        if getattr(self, "labels", None) is None:
+            self.labels, self.label_names = labels, names
+        elif labels != self.labels:
+            raise ValueError(
+                f"the data's {what} {names} differ from the {what} this model was trained on {self.label_names}: "
+                f"its predictions would be named wrongly. Use data with the same {what}."
+            )
+
     def check_tokenizer(self) -> None:
         """Hook: raise when :attr:`tokenizer` does not fit the model (e.g. a vocabulary size)."""
 

@@ -168,19 +168,7 @@ class Classifier(RNNTask):
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is None or not hasattr(datamodule, "labels"):
             return
-        labels, names = datamodule.labels, datamodule.label_names
-        if len(labels) != self.hparams.num_classes:
-            raise ValueError(
-                f"the model was built for num_classes={self.hparams.num_classes} but the data has "
-                f"{len(labels)} classes {names}; set num_classes to {len(labels)}"
-            )
-        if self.labels is None:
-            self.labels, self.label_names = list(labels), list(names)
-        elif list(labels) != self.labels:
-            raise ValueError(
-                f"the data's labels {names} differ from the labels this model was trained on {self.label_names}: "
-                "its predictions would be named wrongly. Use data with the same label set."
-            )
+        self.adopt_labels(datamodule, "num_classes", "classes")
         if self.hparams.class_weights == "balanced" and stage == "fit":
             counts = torch.tensor(datamodule.class_counts, dtype=torch.float).clamp(min=1)
             self.class_weight.copy_(counts.sum() / (len(counts) * counts))

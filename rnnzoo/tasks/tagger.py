@@ -310,19 +310,7 @@ class Tagger(RNNTask):
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is None or not hasattr(datamodule, "labels"):
             return
-        labels, names = datamodule.labels, datamodule.label_names
-        if len(labels) != self.hparams.num_tags:
-            raise ValueError(
-                f"the model was built for num_tags={self.hparams.num_tags} but the data has {len(labels)} tags "
-                f"{names}; set num_tags to {len(labels)}"
-            )
-        if self.labels is None:
-            self.labels, self.label_names = list(labels), list(names)
-        elif list(labels) != self.labels:
-            raise ValueError(
-                f"the data's tags {names} differ from the tags this model was trained on {self.label_names}: "
-                "its predictions would be named wrongly. Use data with the same tag set."
-            )
+        self.adopt_labels(datamodule, "num_tags", "tags")
         chars = getattr(datamodule, "char_tokenizer", None)
         if self.char_tokenizer is None:
             self.char_tokenizer = chars
