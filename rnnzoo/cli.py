@@ -55,13 +55,21 @@ class RnnzooCLI(LightningCLI):
             get_cell_class(cell)
 
 
-def load_model(ckpt_path: str | None, model: str | None, device: str = "cpu") -> RNNTask:
-    """A task from a Lightning checkpoint (``ckpt_path``) or a pretrained ``model``, exactly one of them."""
+def load_model(ckpt_path: str | None, model: str | None, device: str, method: str, purpose: str) -> RNNTask:
+    """A task from a Lightning checkpoint (``ckpt_path``) or a pretrained ``model``, exactly one of them.
+
+    Raises:
+        ValueError: when both or neither are given, or the task has no ``method`` (it cannot ``purpose``).
+    """
     if (ckpt_path is None) == (model is None):
         raise ValueError("give exactly one of --ckpt_path (a Lightning checkpoint) or --model (a pretrained model)")
     if ckpt_path is not None:
-        return load_task(ckpt_path, map_location=device)
-    return RNNTask.from_pretrained(model, map_location=device)
+        task = load_task(ckpt_path, map_location=device)
+    else:
+        task = RNNTask.from_pretrained(model, map_location=device)
+    if not hasattr(task, method):
+        raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not {purpose}")
+    return task
 
 
 def generate(
@@ -87,10 +95,12 @@ def generate(
         seed: seed for reproducible samples.
         device: where to run (``cpu``, ``cuda``).
     """
-    task = load_model(ckpt_path, model, device)
-    if not hasattr(task, "generate") or hasattr(task, "generate_n_best"):
-        hint = " from a prompt (use rnnzoo caption)" if hasattr(task, "generate_n_best") else ""
-        raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not generate text{hint}")
+    task = load_model(ckpt_path, model, device, "generate", "generate text")
+    if hasattr(task, "generate_n_best"):
+        raise ValueError(
+            f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not generate text from a prompt "
+            "(use rnnzoo caption)"
+        )
     return task.generate(prompt, max_new_tokens, temperature, top_k, seed)
 
 
@@ -127,9 +137,7 @@ def classify(
         One ``{"text", "label", "probabilities"}`` dict per text.
     """
     texts = read_texts(text, file, "classify")
-    task = load_model(ckpt_path, model, device)
-    if not hasattr(task, "classify"):
-        raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not classify text")
+    task = load_model(ckpt_path, model, device, "classify", "classify text")
     return [{"text": t, **result} for t, result in zip(texts, task.classify(texts, max_length), strict=True)]
 
 
@@ -186,9 +194,7 @@ def translate(
         One ``{"source", "translation", "score"}`` dict per text (plus ``"n_best"`` when ``n_best > 1``).
     """
     texts = read_texts(text, file, "translate")
-    task = load_model(ckpt_path, model, device)
-    if not hasattr(task, "translate_n_best"):
-        raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not translate text")
+    task = load_model(ckpt_path, model, device, "translate_n_best", "translate text")
     results = task.translate_n_best(texts, beam_size, n_best, length_penalty, max_length)
     output = []
     for source, hypotheses in zip(texts, results, strict=True):
@@ -220,9 +226,7 @@ def tag(
         One ``{"tokens", "tags"}`` dict per sentence.
     """
     sentences = read_texts(text, file, "tag")
-    task = load_model(ckpt_path, model, device)
-    if not hasattr(task, "tag"):
-        raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not tag text")
+    task = load_model(ckpt_path, model, device, "tag", "tag text")
     return task.tag(sentences)
 
 
@@ -265,9 +269,7 @@ def caption(
         raise ValueError("give --condition (a category) or --image (an image file), one or more, not both")
     if num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples}")
-    task = load_model(ckpt_path, model, device)
-    if not hasattr(task, "generate_n_best"):
-        raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not caption")
+    task = load_model(ckpt_path, model, device, "generate_n_best", "caption")
     repeated = [c for c in conditions for _ in range(num_samples)]
     results = task.generate_n_best(repeated, beam_size, n_best, temperature, top_k, seed, max_length)
     output = []

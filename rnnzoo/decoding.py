@@ -251,3 +251,42 @@ def beam_search(
         state = reorder(state, chosen)
         logits, state = step(next_tokens, state)
     return [sorted(hypotheses, key=lambda h: -h.score)[:n_best] for hypotheses in finished]
+
+
+def decode(
+    step: StepFn,
+    logits: Tensor,
+    state: Any,
+    max_length: int,
+    eos_id: int,
+    beam_size: int = 1,
+    n_best: int = 1,
+    alpha: float = 0.0,
+    reorder: ReorderFn = index_select_state,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+    max_lengths: Tensor | None = None,
+) -> list[list[Hypothesis]]:
+    """Greedy, sampling or beam search, chosen by the options, each as a list of hypotheses per row.
+
+    ``beam_size > 1`` or ``n_best > 1`` runs :func:`beam_search`; otherwise :func:`sample`
+    runs greedily, or with ``temperature`` draws one sequence. Greedy and sampled
+    hypotheses carry no score (NaN); every hypothesis stops before ``eos_id``.
+
+    Raises:
+        ValueError: for a ``beam_size`` below 1, or a temperature with a beam.
+    """
+    if not isinstance(beam_size, int) or beam_size < 1:
+        raise ValueError(f"beam_size must be a positive integer (1 is greedy), got {beam_size!r}")
+    if temperature is not None and beam_size != 1:
+        raise ValueError("sampling (temperature) draws one sequence: use beam_size=1 with a temperature")
+    if beam_size > 1 or n_best > 1:
+        return beam_search(step, logits, state, beam_size, max_length, eos_id, alpha, n_best, reorder, max_lengths)
+    tokens = sample(step, logits, state, max_length, temperature or 0.0, top_k, generator, eos_id, max_lengths)
+    results = []
+    for row in tokens.cpu():
+        ends = (row == eos_id).nonzero()
+        body = row[: int(ends[0])] if len(ends) else row
+        results.append([Hypothesis(body, float("nan"), float("nan"))])
+    return results

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
+from lightning import Trainer
 
 # A stray hub call must fail fast instead of hanging.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -54,4 +56,25 @@ def tiny_corpus(tmp_path: Path) -> Path:
     (folder / "train.txt").write_text("\n".join(lines))
     (folder / "validation.txt").write_text("\n".join(lines[:third]))
     (folder / "test.txt").write_text("\n".join(lines[third : 2 * third]))
+    return folder
+
+
+def quiet_trainer(tmp_path: Path, **kwargs) -> Trainer:
+    """A CPU Trainer without logger, progress bar, summary, checkpoints or sanity validation."""
+    options = dict(
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+    )
+    return Trainer(accelerator="cpu", devices=1, **{**options, **kwargs})
+
+
+def write_jsonl(folder: Path, splits: dict[str, list[dict]]) -> Path:
+    """A folder dataset: one ``<split>.jsonl`` file of rows per split."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows in splits.items():
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return folder

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import shared_dataset
+from conftest import quiet_trainer, shared_dataset, write_jsonl
 from datasets import ClassLabel, Dataset, Features, Value
-from lightning import Trainer
 from torch.utils.data import DistributedSampler, RandomSampler, SequentialSampler
 
 from rnnzoo import ClassificationDataModule, Classifier, TextTokenizer, list_cells, load_task
@@ -19,25 +18,6 @@ from rnnzoo.data import BucketBatchSampler, pad_sequences
 from rnnzoo.pooling import SequencePooling
 
 POOLINGS = ["last", "mean", "max", "attention"]
-
-
-def quiet_trainer(tmp_path, **kwargs) -> Trainer:
-    options = dict(
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-    )
-    return Trainer(accelerator="cpu", devices=1, **{**options, **kwargs})
-
-
-def write_jsonl(folder: Path, splits: dict[str, list[dict]]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, rows in splits.items():
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return folder
 
 
 WORDS = {1: ["good", "great", "fine", "lovely", "fun"], 0: ["bad", "awful", "dull", "poor", "boring"]}

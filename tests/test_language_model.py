@@ -7,9 +7,8 @@ import math
 
 import pytest
 import torch
-from conftest import TINY_TEXT, shared_dataset
+from conftest import TINY_TEXT, quiet_trainer, shared_dataset
 from datasets import Dataset, DatasetDict
-from lightning import Trainer
 
 from rnnzoo import CharTokenizer, LanguageModel, LanguageModelDataModule, load_task
 from rnnzoo.data import ContiguousChunks, get_split
@@ -18,18 +17,6 @@ from rnnzoo.data import ContiguousChunks, get_split
 def small_model(vocab_size: int, cell: str = "lstm", **kwargs) -> LanguageModel:
     torch.manual_seed(0)
     return LanguageModel(vocab_size, cell=cell, hidden_size=32, num_layers=2, dropout=0.0, **kwargs)
-
-
-def quiet_trainer(tmp_path, **kwargs) -> Trainer:
-    options = dict(
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-    )
-    return Trainer(accelerator="cpu", devices=1, **{**options, **kwargs})
 
 
 def test_contiguous_chunks_continue_each_row():

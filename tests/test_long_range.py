@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import shared_dataset
-from lightning import Trainer
+from conftest import quiet_trainer, shared_dataset
 
 from rnnzoo import AddingProblemDataModule, PixelSequenceDataModule, SequencePredictor, load_task
-
-
-def quiet_trainer(tmp_path, **kwargs) -> Trainer:
-    options = dict(
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
-    return Trainer(accelerator="cpu", devices=1, **{**options, **kwargs})
 
 
 def test_adding_problem_marks_one_value_in_each_half_and_sums_them():

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import sacrebleu
 import torch
-from conftest import shared_dataset
-from lightning import Trainer
+from conftest import quiet_trainer, shared_dataset, write_jsonl
 from torchmetrics.text import SacreBLEUScore
 
 from rnnzoo import LanguageModel, PairTokenizer, Seq2Seq, TextTokenizer, TranslationDataModule, load_task
@@ -36,30 +35,11 @@ def toy_pairs(count: int, seed: int) -> list[dict]:
     return rows
 
 
-def write_jsonl(folder: Path, splits: dict[str, list[dict]]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, rows in splits.items():
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-    return folder
-
-
 @pytest.fixture
 def toy_corpus(tmp_path) -> Path:
     return write_jsonl(
         tmp_path / "toy_corpus", {"train": toy_pairs(300, 0), "validation": toy_pairs(40, 1), "test": toy_pairs(40, 2)}
     )
-
-
-def quiet_trainer(tmp_path, **kwargs) -> Trainer:
-    options = dict(
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-    )
-    return Trainer(accelerator="cpu", devices=1, **{**options, **kwargs})
 
 
 def tiny_model(tokenizer: PairTokenizer | None = None, seed: int = 0, **options) -> Seq2Seq:

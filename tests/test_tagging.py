@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import shared_dataset
+from conftest import quiet_trainer, shared_dataset, write_jsonl
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
-from lightning import Trainer
 
 from rnnzoo import Tagger, TaggingDataModule, WordVocabulary, load_task
 from rnnzoo.cli import main
@@ -20,26 +19,6 @@ from rnnzoo.crf import LinearChainCRF, allowed_transitions
 from rnnzoo.data.batching import pad_sequences
 from rnnzoo.entities import EntityF1, detect_scheme, entity_scores, get_entities
 from rnnzoo.tokenizers import tokenizer_from_dict
-
-
-def quiet_trainer(tmp_path, **kwargs) -> Trainer:
-    options = dict(
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-    )
-    return Trainer(accelerator="cpu", devices=1, **{**options, **kwargs})
-
-
-def write_jsonl(folder: Path, splits: dict[str, list[dict]]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, rows in splits.items():
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return folder
-
 
 # Toy NER: names are persons, cities are locations, the rest is O.
 PERSONS = [["Ada", "Lovelace"], ["Alan", "Turing"], ["Grace"], ["Kurt", "Gödel"]]

@@ -26,7 +26,6 @@ goes through :mod:`rnnzoo.decoding` with :meth:`Captioner.step`.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -442,10 +441,6 @@ class Captioner(RNNTask):
         Returns:
             For every condition, its best hypotheses (ids without ``<bos>``/``<eos>``), best first.
         """
-        if not isinstance(beam_size, int) or beam_size < 1:
-            raise ValueError(f"beam_size must be a positive integer (1 is greedy), got {beam_size!r}")
-        if temperature is not None and beam_size != 1:
-            raise ValueError("sampling (temperature) draws one sequence: use beam_size=1 with a temperature")
         if self.tokenizer is None:
             raise RuntimeError("this model has no tokenizer: load it from a checkpoint, or fit it first")
         _, bos_id, eos_id = special_ids(self.tokenizer)
@@ -457,19 +452,22 @@ class Captioner(RNNTask):
             state = self.encode(condition)
             bos = torch.full((condition.shape[0],), bos_id, dtype=torch.long, device=condition.device)
             logits, state = self.step(bos, state)
-            if beam_size > 1 or n_best > 1:
-                return decoding.beam_search(
-                    self.step, logits, state, beam_size, max_length, eos_id, alpha, n_best, self.reorder_state
-                )
-            tokens = decoding.sample(self.step, logits, state, max_length, temperature or 0.0, top_k, generator, eos_id)
+            return decoding.decode(
+                self.step,
+                logits,
+                state,
+                max_length,
+                eos_id,
+                beam_size,
+                n_best,
+                alpha,
+                self.reorder_state,
+                temperature,
+                top_k,
+                generator,
+            )
         finally:
             self.train(was_training)
-        results = []
-        for row in tokens.cpu():
-            ends = (row == eos_id).nonzero()
-            body = row[: int(ends[0])] if len(ends) else row
-            results.append([decoding.Hypothesis(body, math.nan, math.nan)])
-        return results
 
     def _text(self, ids: Tensor) -> str:
         if isinstance(self.tokenizer, TextTokenizer):

@@ -409,46 +409,35 @@ class Seq2Seq(RNNTask):
         Returns:
             For every sentence, its best hypotheses (token ids without ``<bos>``/``<eos>``), best first.
         """
-        if not isinstance(beam_size, int) or beam_size < 1:
-            raise ValueError(f"beam_size must be a positive integer (1 is greedy), got {beam_size!r}")
-        if temperature is not None and beam_size != 1:
-            raise ValueError("sampling (temperature) draws one sequence: use beam_size=1 with a temperature")
         max_length = self.hparams.max_decode_length if max_length is None else max_length
         alpha = self.hparams.length_penalty if length_penalty is None else length_penalty
         target = self._target
+        limits = None
+        if self.hparams.max_length_ratio is not None:
+            limits = (self.hparams.max_length_ratio * source_lengths.cpu()).ceil().long() + 10
         was_training = self.training
         self.eval()
         try:
             state = self.encode(source, source_lengths)
             bos = torch.full((source.shape[0],), target.bos_id, dtype=torch.long, device=source.device)
             logits, state = self.step(bos, state)
-            limits = None
-            if self.hparams.max_length_ratio is not None:
-                limits = (self.hparams.max_length_ratio * source_lengths.cpu()).ceil().long() + 10
-            if beam_size > 1 or n_best > 1:
-                return decoding.beam_search(
-                    self.step,
-                    logits,
-                    state,
-                    beam_size,
-                    max_length,
-                    target.eos_id,
-                    alpha,
-                    n_best,
-                    self.reorder_state,
-                    limits,
-                )
-            tokens = decoding.sample(
-                self.step, logits, state, max_length, temperature or 0.0, top_k, generator, target.eos_id, limits
+            return decoding.decode(
+                self.step,
+                logits,
+                state,
+                max_length,
+                target.eos_id,
+                beam_size,
+                n_best,
+                alpha,
+                self.reorder_state,
+                temperature,
+                top_k,
+                generator,
+                limits,
             )
         finally:
             self.train(was_training)
-        results = []
-        for row in tokens.cpu():
-            ends = (row == target.eos_id).nonzero()
-            body = row[: int(ends[0])] if len(ends) else row
-            results.append([decoding.Hypothesis(body, float("nan"), float("nan"))])
-        return results
 
     @torch.no_grad()
     def translate_n_best(
