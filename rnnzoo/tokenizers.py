@@ -126,6 +126,17 @@ class CharTokenizer(Tokenizer):
         """A JSON-able description, stored in checkpoints."""
         return {"kind": self.kind, "vocabulary": self.vocabulary, "unk_token": self.unk_token}
 
+    def encode_words(self, words: Sequence[str], max_word_length: int | None = None) -> Tensor:
+        """``[len(words), L]`` character ids of each word (cut to ``max_word_length``), padded with id 0.
+
+        Unseen characters map to ``unk_token`` (a tagger's character vocabulary has one);
+        an empty word reads as one ``unk_token``.
+        """
+        unk = self.ids.get(self.unk_token, 0) if self.unk_token is not None else 0
+        rows = [[self.ids.get(char, unk) for char in word[:max_word_length]] or [unk] for word in words]
+        width = max(len(row) for row in rows)
+        return torch.tensor([row + [0] * (width - len(row)) for row in rows], dtype=torch.long)
+
     def __repr__(self) -> str:
         """Short summary."""
         return f"CharTokenizer(size={len(self)}, unk_token={self.unk_token!r})"
@@ -445,6 +456,34 @@ _TOKENIZERS: dict[str, Any] = {
     PairTokenizer.kind: PairTokenizer.from_dicts,
     WordVocabulary.kind: WordVocabulary,
 }
+
+
+GENERATION_CHARS = ("<pad>", "<bos>", "<eos>")
+"""The first entries of a character vocabulary that generates sequences: padding, start and end."""
+
+
+def generation_char_tokenizer(texts: Sequence[str]) -> CharTokenizer:
+    """A character vocabulary for generation: ``<pad>``, ``<bos>``, ``<eos>``, then the characters of ``texts``."""
+    return CharTokenizer([*GENERATION_CHARS, *sorted(set("".join(texts)))], unk_token="\ufffd")
+
+
+def special_ids(tokenizer: Tokenizer) -> tuple[int, int, int]:
+    """``(pad, bos, eos)`` ids of a tokenizer that generates sequences with start and end tokens.
+
+    Raises:
+        ValueError: for a character vocabulary without ``<pad>``, ``<bos>``, ``<eos>`` first, or
+            a tokenizer of another kind.
+    """
+    if isinstance(tokenizer, CharTokenizer):
+        if tuple(tokenizer.vocabulary[:3]) != GENERATION_CHARS:
+            raise ValueError(
+                f"a character tokenizer for generation needs {list(GENERATION_CHARS)} as its first entries, "
+                f"got {tokenizer.vocabulary[:3]}; build it with generation_char_tokenizer()"
+            )
+        return 0, 1, 2
+    if isinstance(tokenizer, TextTokenizer):
+        return 0, tokenizer.bos_id, tokenizer.eos_id
+    raise ValueError(f"generating sequences needs a CharTokenizer or a TextTokenizer, got {tokenizer!r}")
 
 
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:

@@ -14,8 +14,9 @@ from lightning import Trainer
 
 from rnnzoo import Captioner, CategorySequenceDataModule, ImageCaptionDataModule, TextTokenizer, decoding, load_task
 from rnnzoo.cli import main
-from rnnzoo.data.captioning import caption_references, char_tokenizer, load_image, prepare_image, write_ppm
+from rnnzoo.data.captioning import caption_references, char_tokenizer
 from rnnzoo.data.shapes import draw_shape, shapes_split
+from rnnzoo.images import load_image, prepare_image, write_ppm
 
 NAMES = {
     "Russian": ["Ivanov", "Petrov", "Smirnov"],
@@ -222,8 +223,8 @@ def test_the_model_overfits_a_few_real_names_per_language():
     tokenizer = char_tokenizer([n for names in chosen.values() for n in names])
     model = Captioner(len(tokenizer), num_categories=4, hidden_size=64, cell="lstm", embedding_size=16)
     model.tokenizer, model.categories = tokenizer, sorted(chosen)
+    from rnnzoo.batches import CaptionBatch
     from rnnzoo.data.batching import pad_sequences
-    from rnnzoo.data.captioning import CaptionBatch
 
     pairs = [(model.categories.index(lang), name) for lang, names in chosen.items() for name in names]
     tokens, lengths = pad_sequences([torch.tensor([1, *tokenizer.encode(n).tolist(), 2]) for _, n in pairs])

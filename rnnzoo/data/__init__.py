@@ -1,7 +1,8 @@
 """LightningDataModules over HuggingFace datasets."""
 
+from rnnzoo.batches import CaptionBatch
 from rnnzoo.data.batching import BucketBatchSampler, pad_sequences
-from rnnzoo.data.captioning import CaptionBatch, CategorySequenceDataModule, ImageCaptionDataModule
+from rnnzoo.data.captioning import CategorySequenceDataModule, ImageCaptionDataModule
 from rnnzoo.data.classification import ClassificationDataModule
 from rnnzoo.data.hf import get_split, load_splits
 from rnnzoo.data.language_model import ContiguousChunks, LanguageModelDataModule

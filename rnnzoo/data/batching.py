@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
+
+from rnnzoo.batches import pad_sequences  # noqa: F401 - re-exported: the old home of pad_sequences
 
 
 class BucketBatchSampler(BatchSampler):
@@ -75,13 +76,6 @@ class BucketBatchSampler(BatchSampler):
             size = min(pool_size, total - start)
             count += size // self.batch_size if self.drop_last else -(-size // self.batch_size)
         return count
-
-
-def pad_sequences(sequences: Sequence[Tensor], padding_value: int = 0) -> tuple[Tensor, Tensor]:
-    """Left-aligned padding: ``[len_i]`` tensors -> ``(padded [B, T_max], lengths [B])``."""
-    lengths = torch.tensor([len(sequence) for sequence in sequences], dtype=torch.long)
-    padded = torch.nn.utils.rnn.pad_sequence(list(sequences), batch_first=True, padding_value=padding_value)
-    return padded, lengths
 
 
 def length_batched_loader(

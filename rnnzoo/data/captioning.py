@@ -11,67 +11,29 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict
 from torch import Tensor
-from torch.nn import functional as F
 
+from rnnzoo.batches import collate_captions
 from rnnzoo.data.base import SplitDataModule
-from rnnzoo.data.batching import pad_sequences
 from rnnzoo.data.hf import get_split, load_splits, with_validation
-from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
+from rnnzoo.images import IMAGENET_MEAN, IMAGENET_STD, prepare_image
+from rnnzoo.tokenizers import (
+    GENERATION_CHARS,
+    TextTokenizer,
+    Tokenizer,
+    generation_char_tokenizer,
+    special_ids,
+)
 
 log = logging.getLogger(__name__)
 
-CHAR_SPECIALS = ("<pad>", "<bos>", "<eos>")
-"""The first entries of a character vocabulary for generation: padding, start and end."""
-
-
-class CaptionBatch(NamedTuple):
-    """A batch of conditions and their target sequences.
-
-    Attributes:
-        condition: ``[B]`` category indices, ``[B, F]`` feature vectors or ``[B, C, H, W]`` images.
-        tokens: ``[B, T]`` ids ``<bos> y_1 ... y_n <eos>``, padded with 0.
-        lengths: ``[B]`` real lengths (``n + 2``).
-        references: every reference text of each row (BLEU reads them all).
-    """
-
-    condition: Tensor
-    tokens: Tensor
-    lengths: Tensor
-    references: list[list[str]]
-
-
-def special_ids(tokenizer: Any) -> tuple[int, int, int]:
-    """``(pad, bos, eos)`` ids of a generation tokenizer.
-
-    Raises:
-        ValueError: for a character vocabulary without ``<pad>``, ``<bos>``, ``<eos>`` first.
-    """
-    if isinstance(tokenizer, CharTokenizer):
-        if tuple(tokenizer.vocabulary[:3]) != CHAR_SPECIALS:
-            raise ValueError(
-                f"a character tokenizer for generation needs {list(CHAR_SPECIALS)} as its first entries, "
-                f"got {tokenizer.vocabulary[:3]}; build it with char_tokenizer()"
-            )
-        return 0, 1, 2
-    if isinstance(tokenizer, TextTokenizer):
-        return 0, tokenizer.bos_id, tokenizer.eos_id
-    raise ValueError(f"a Captioner needs a CharTokenizer or a TextTokenizer, got {tokenizer!r}")
-
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def char_tokenizer(texts: Sequence[str]) -> CharTokenizer:
-    """A character vocabulary for generation: ``<pad>``, ``<bos>``, ``<eos>``, then the characters of ``texts``."""
-    return CharTokenizer([*CHAR_SPECIALS, *sorted(set("".join(texts)))], unk_token="\ufffd")
+CHAR_SPECIALS = GENERATION_CHARS
+char_tokenizer = generation_char_tokenizer
 
 
 class EncodedConditions(torch.utils.data.Dataset):
@@ -91,18 +53,10 @@ class EncodedConditions(torch.utils.data.Dataset):
         return self.conditions[index], self.ids[index], self.references[index]
 
 
-def collate(items: Sequence[tuple[Any, Tensor, list[str]]]) -> CaptionBatch:
-    """Stack the conditions and pad the targets into a :class:`CaptionBatch`."""
-    conditions = [condition for condition, _, _ in items]
-    condition = torch.stack(conditions) if isinstance(conditions[0], Tensor) else torch.tensor(conditions)
-    tokens, lengths = pad_sequences([ids for _, ids, _ in items])
-    return CaptionBatch(condition, tokens, lengths, [refs for _, _, refs in items])
-
-
 class _ConditionalDataModule(SplitDataModule):
     """Splits (validation carved from train when missing), a tokenizer from train, loaders."""
 
-    collate_fn = staticmethod(collate)
+    collate_fn = staticmethod(collate_captions)
 
     text_column: str
 
@@ -269,108 +223,6 @@ class CategorySequenceDataModule(_ConditionalDataModule):
 def special_pair(tokenizer: Tokenizer) -> tuple[int, int]:
     """``(bos, eos)`` ids of a generation tokenizer."""
     return special_ids(tokenizer)[1:]
-
-
-# Images.
-
-
-def load_image(path: str | os.PathLike) -> Tensor:
-    """An image file as a ``[C, H, W]`` tensor: ``.pt``/``.npy`` arrays, binary PPM/PGM, or anything Pillow reads.
-
-    Raises:
-        FileNotFoundError: when there is no file.
-        ValueError: when the file cannot be read as an image.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no image file at {path!r}")
-    try:
-        if path.endswith(".pt"):
-            return torch.as_tensor(torch.load(path, weights_only=True))
-        if path.endswith(".npy"):
-            import numpy as np
-
-            return torch.as_tensor(np.load(path)).permute(2, 0, 1)
-        with open(path, "rb") as file:
-            data = file.read()
-        if data[:2] in (b"P5", b"P6"):
-            return _read_pnm(data)
-        from PIL import Image  # optional: only for PNG, JPEG and the like
-
-        with Image.open(path) as image:
-            import numpy as np
-
-            return torch.as_tensor(np.asarray(image.convert("RGB"))).permute(2, 0, 1)
-    except ImportError:
-        raise ValueError(
-            f"cannot read image {path!r}: without Pillow only .pt, .npy and binary PPM/PGM files are read "
-            "(pip install pillow)"
-        ) from None
-    except Exception as error:
-        raise ValueError(f"cannot read image {path!r}: {error}") from None
-
-
-def _read_pnm(data: bytes) -> Tensor:
-    fields, position = [], 0
-    while len(fields) < 4:
-        while data[position : position + 1].isspace():
-            position += 1
-        if data[position : position + 1] == b"#":
-            position = data.index(b"\n", position)
-            continue
-        end = position
-        while not data[end : end + 1].isspace():
-            end += 1
-        fields.append(data[position:end])
-        position = end
-    magic, width, height = fields[0], int(fields[1]), int(fields[2])
-    channels = 3 if magic == b"P6" else 1
-    pixels = torch.frombuffer(
-        bytearray(data[position + 1 : position + 1 + width * height * channels]), dtype=torch.uint8
-    )
-    return pixels.view(height, width, channels).permute(2, 0, 1)
-
-
-def write_ppm(path: str | os.PathLike, image: Tensor) -> None:
-    """Write a ``[3, H, W]`` uint8 image as binary PPM (readable by :func:`load_image` without Pillow)."""
-    _, height, width = image.shape
-    with open(path, "wb") as file:
-        file.write(f"P6\n{width} {height}\n255\n".encode())
-        file.write(image.permute(1, 2, 0).contiguous().to(torch.uint8).numpy().tobytes())
-
-
-def prepare_image(
-    image: Any,
-    size: int,
-    channels: int = 3,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> Tensor:
-    """One image (``[C, H, W]`` or ``[H, W, C]`` array, uint8 0-255 or float 0-1) resized to ``size`` and normalised.
-
-    Raises:
-        ValueError: for an image whose channel count is not ``channels`` (or that is not 2-D/3-D).
-    """
-    image = torch.as_tensor(image)
-    if image.dim() == 2:
-        image = image.unsqueeze(0)
-    if image.dim() != 3:
-        raise ValueError(
-            f"an image must have 2 or 3 dimensions ([C, H, W] or [H, W, C]), got shape {list(image.shape)}"
-        )
-    if image.shape[0] > 4 and image.shape[-1] <= 4:
-        image = image.permute(2, 0, 1)  # [H, W, C] -> [C, H, W]
-    if image.shape[0] != channels:
-        raise ValueError(
-            f"the image has {image.shape[0]} channel(s) (shape {list(image.shape)}) but the model reads {channels}; "
-            f"convert it to {'RGB' if channels == 3 else f'{channels} channels'}"
-        )
-    image = image.float() / 255.0 if not image.is_floating_point() else image.float()
-    if image.shape[1:] != (size, size):
-        image = F.interpolate(image.unsqueeze(0), size=(size, size), mode="bilinear", align_corners=False)[0]
-    mean_t = torch.tensor(mean[:channels] if channels <= len(mean) else [0.5] * channels).view(-1, 1, 1)
-    std_t = torch.tensor(std[:channels] if channels <= len(std) else [0.25] * channels).view(-1, 1, 1)
-    return (image - mean_t) / std_t
 
 
 def caption_references(value: Any, row: int, column: str) -> list[str]:

@@ -39,9 +39,10 @@ from torchmetrics.text import SacreBLEUScore
 
 from rnnzoo import decoding
 from rnnzoo.attention import Attention
-from rnnzoo.data.captioning import CaptionBatch, load_image, prepare_image, special_ids
+from rnnzoo.batches import CaptionBatch
+from rnnzoo.images import load_image, prepare_image
 from rnnzoo.tasks.base import RNNTask
-from rnnzoo.tokenizers import TextTokenizer
+from rnnzoo.tokenizers import TextTokenizer, special_ids
 
 ConditionKind = Literal["category", "vector", "image"]
 Conditioning = Literal["init_state", "first_input"]
