@@ -20,8 +20,9 @@ from common import SHARED_DATA
 from lightning import Trainer
 
 from rnnzoo import RNNTask, load_task
-from rnnzoo.hub.artifact import sha256_file, task_class
+from rnnzoo.hub.artifact import sha256_file
 from rnnzoo.hub.zoo import INDEX, WEIGHTS_DIR
+from rnnzoo.serialization import import_class
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +55,7 @@ def measure(folder: Path, recipe: dict, spec: dict) -> dict[str, float]:
     """Test metrics of the artifact in ``folder`` on the local copy of its data, in float32."""
     options = {**recipe["data"]["init_args"], **spec["data_options"]}
     options["dataset"] = str(SHARED_DATA / spec["local_copy"])
-    data_class = task_class(recipe["data"]["class_path"])
+    data_class = import_class(recipe["data"]["class_path"])
     if "pretrained_tokenizer" in inspect.signature(data_class).parameters:
         options["pretrained_tokenizer"] = str(folder)  # else the data rebuilds the same vocabularies from train
     data = data_class(**options)

@@ -12,9 +12,21 @@ from rnnzoo.data import (
     TaggingDataModule,
     TranslationDataModule,
 )
+from rnnzoo.data_state import DataState
+from rnnzoo.decoding import GenerationConfig
 from rnnzoo.gradients import GradientRecorder
 from rnnzoo.hub import LoadPretrained, get_model_info, list_models, load_pretrained, transfer_weights
-from rnnzoo.tasks import Captioner, Classifier, LanguageModel, RNNTask, Seq2Seq, SequencePredictor, Tagger, load_task
+from rnnzoo.tasks import (
+    Captioner,
+    Classifier,
+    GenerativeTask,
+    LanguageModel,
+    RNNTask,
+    Seq2Seq,
+    SequencePredictor,
+    Tagger,
+    load_task,
+)
 from rnnzoo.tokenizers import CharTokenizer, PairTokenizer, TextTokenizer, Tokenizer, WordVocabulary
 
 __all__ = [
@@ -24,6 +36,9 @@ __all__ = [
     "CharTokenizer",
     "ClassificationDataModule",
     "Classifier",
+    "DataState",
+    "GenerationConfig",
+    "GenerativeTask",
     "GradientRecorder",
     "ImageCaptionDataModule",
     "LanguageModel",

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from jsonargparse import ArgumentParser
@@ -25,7 +26,13 @@ from lightning import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
 from rnnzoo.cells import get_cell_class
-from rnnzoo.tasks import RNNTask, load_task
+from rnnzoo.tasks import Captioner, Classifier, LanguageModel, RNNTask, Seq2Seq, Tagger, load_task
+
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, ConnectionError, RuntimeError)
+"""Errors that mean "fix your input": one line, for training and inference alike, unless RNNZOO_DEBUG=1."""
+
+CELL_OPTIONS = ("cell", "encoder_cell", "decoder_cell")
+"""Model options that name a registered cell, checked before anything is built."""
 
 
 class RnnzooCLI(LightningCLI):
@@ -48,28 +55,107 @@ class RnnzooCLI(LightningCLI):
             parser.link_arguments(f"data.{size}", f"model.init_args.{size}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
-        """Check the cell name first, so a typo is one clear error rather than a union-type report."""
+        """Check the cell names first, so a typo is one clear error rather than a union-type report."""
         config = self.config[self.subcommand] if self.subcommand else self.config
-        cell = config.get("model", {}).get("init_args", {}).get("cell")
-        if isinstance(cell, str):
-            get_cell_class(cell)
+        model = config.get("model", {}).get("init_args", {})
+        for option in CELL_OPTIONS:
+            if isinstance(model.get(option), str):
+                get_cell_class(model[option])
 
 
-def load_model(ckpt_path: str | None, model: str | None, device: str, method: str, purpose: str) -> RNNTask:
+def load_model(ckpt_path: str | None, model: str | None, device: str, kind: type[RNNTask], purpose: str) -> RNNTask:
     """A task from a Lightning checkpoint (``ckpt_path``) or a pretrained ``model``, exactly one of them.
 
     Raises:
-        ValueError: when both or neither are given, or the task has no ``method`` (it cannot ``purpose``).
+        ValueError: when both or neither are given, or the task is not a ``kind`` (it cannot ``purpose``).
     """
     if (ckpt_path is None) == (model is None):
         raise ValueError("give exactly one of --ckpt_path (a Lightning checkpoint) or --model (a pretrained model)")
-    if ckpt_path is not None:
-        task = load_task(ckpt_path, map_location=device)
-    else:
-        task = RNNTask.from_pretrained(model, map_location=device)
-    if not hasattr(task, method):
+    task = (
+        load_task(ckpt_path, map_location=device) if ckpt_path else RNNTask.from_pretrained(model, map_location=device)
+    )
+    if not isinstance(task, kind):
         raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not {purpose}")
     return task
+
+
+def read_texts(text: str | list[str] | None, file: str | None, verb: str) -> list[str]:
+    """The ``--text`` values, then the non-blank lines of ``--file`` (UTF-8); at least one of them."""
+    texts = [text] if isinstance(text, str) else list(text or [])
+    if file is not None:
+        with open(file, encoding="utf-8") as lines:
+            texts += [line.rstrip("\n") for line in lines if line.strip()]
+    if not texts:
+        raise ValueError(f"nothing to {verb}: give --text (one or more) or --file")
+    return texts
+
+
+@dataclass(frozen=True)
+class Verb:
+    """An inference command: which task it needs, and how its inputs and outputs look.
+
+    Attributes:
+        task: the task class it runs.
+        purpose: what it does, for the error when a model cannot.
+        echo: the key under which each output line repeats its input (None: not repeated).
+        inputs: turns the command's arguments into the list :meth:`RNNTask.predict` reads.
+        show: prints the outputs.
+    """
+
+    task: type[RNNTask]
+    purpose: str
+    echo: str | None
+    inputs: Callable[[dict[str, Any]], list[Any]]
+    show: Callable[[list[dict[str, Any]]], None]
+
+
+def _json_lines(outputs: list[dict[str, Any]]) -> None:
+    for output in outputs:
+        print(json.dumps(output, ensure_ascii=False))
+
+
+def _conditions(arguments: dict[str, Any]) -> list[Any]:
+    condition, image = arguments.pop("condition"), arguments.pop("image")
+    if bool(condition) == bool(image):
+        raise ValueError("give --condition (a category) or --image (an image file), one or more, not both")
+    conditions = [condition] if isinstance(condition, str) else list(condition or [])
+    conditions += [image] if isinstance(image, str) else list(image or [])
+    samples = arguments.pop("num_samples")
+    if samples < 1:
+        raise ValueError(f"num_samples must be a positive integer, got {samples}")
+    return [c for c in conditions for _ in range(samples)]
+
+
+def _texts(verb: str) -> Callable[[dict[str, Any]], list[str]]:
+    return lambda arguments: read_texts(arguments.pop("text"), arguments.pop("file"), verb)
+
+
+VERBS: dict[str, Verb] = {
+    "generate": Verb(
+        LanguageModel, "generate text from a prompt (use rnnzoo caption)", None,
+        lambda arguments: [arguments.pop("prompt")], lambda outputs: print(outputs[0]["text"]),
+    ),
+    "classify": Verb(Classifier, "classify text", "text", _texts("classify"), _json_lines),
+    "translate": Verb(Seq2Seq, "translate text", "source", _texts("translate"), _json_lines),
+    "tag": Verb(Tagger, "tag text", None, _texts("tag"), _json_lines),
+    "caption": Verb(Captioner, "caption", "condition", _conditions, _json_lines),
+}  # fmt: skip
+"""The inference commands, each a call of the task's :meth:`~rnnzoo.tasks.RNNTask.predict`."""
+
+
+def run_verb(verb: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+    """Load the model, read the inputs, ``predict`` with the remaining options (None: the model's default)."""
+    spec, arguments = VERBS[verb], dict(arguments)
+    if "max_new_tokens" in arguments:
+        arguments["max_length"] = arguments.pop("max_new_tokens")
+    inputs = spec.inputs(arguments)
+    task = load_model(
+        arguments.pop("ckpt_path"), arguments.pop("model"), arguments.pop("device"), spec.task, spec.purpose
+    )
+    outputs = task.predict(inputs, **{name: value for name, value in arguments.items() if value is not None})
+    if spec.echo is not None:
+        outputs = [{spec.echo: str(given), **output} for given, output in zip(inputs, outputs, strict=True)]
+    return outputs
 
 
 def generate(
@@ -79,9 +165,10 @@ def generate(
     max_new_tokens: int = 500,
     temperature: float = 1.0,
     top_k: int | None = None,
+    top_p: float | None = None,
     seed: int | None = None,
     device: str = "cpu",
-) -> str:
+) -> list[dict[str, Any]]:
     """Sample text from a language model.
 
     Args:
@@ -92,27 +179,11 @@ def generate(
         max_new_tokens: how many tokens to add.
         temperature: below 1 is more conservative, 0 is greedy.
         top_k: sample among the k most likely tokens only.
+        top_p: sample among the most likely tokens whose probabilities add up to p.
         seed: seed for reproducible samples.
         device: where to run (``cpu``, ``cuda``).
     """
-    task = load_model(ckpt_path, model, device, "generate", "generate text")
-    if hasattr(task, "generate_n_best"):
-        raise ValueError(
-            f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not generate text from a prompt "
-            "(use rnnzoo caption)"
-        )
-    return task.generate(prompt, max_new_tokens, temperature, top_k, seed)
-
-
-def read_texts(text: str | list[str] | None, file: str | None, verb: str) -> list[str]:
-    """The ``--text`` values, then the non-blank lines of ``--file``; at least one of them."""
-    texts = [text] if isinstance(text, str) else list(text or [])
-    if file is not None:
-        with open(file, encoding="utf-8") as lines:
-            texts += [line.rstrip("\n") for line in lines if line.strip()]
-    if not texts:
-        raise ValueError(f"nothing to {verb}: give --text (one or more) or --file")
-    return texts
+    return run_verb("generate", locals())
 
 
 def classify(
@@ -130,40 +201,13 @@ def classify(
         model: or a pretrained model (bundled name, artifact folder or hub repo id).
         text: a text to classify, or several (``--text+ "one" --text+ "two"``).
         file: a UTF-8 file with one text per line (blank lines are skipped).
-        max_length: cut each text to this many tokens, as in training.
+        max_length: cut each text to this many tokens (default: as in training).
         device: where to run (``cpu``, ``cuda``).
 
     Returns:
         One ``{"text", "label", "probabilities"}`` dict per text.
     """
-    texts = read_texts(text, file, "classify")
-    task = load_model(ckpt_path, model, device, "classify", "classify text")
-    return [{"text": t, **result} for t, result in zip(texts, task.classify(texts, max_length), strict=True)]
-
-
-def export(
-    ckpt_path: str,
-    out: str,
-    dataset: str | None = None,
-    recipe: str | None = None,
-    command: str | None = None,
-    data_license: str | None = None,
-    metrics: dict[str, float] | None = None,
-) -> str:
-    """Turn a Lightning checkpoint into a pretrained artifact folder (safetensors, tokenizer, model card).
-
-    Args:
-        ckpt_path: a checkpoint written by ``rnnzoo fit``.
-        out: the folder to write.
-        dataset: the training data, for the model card.
-        recipe: the recipe used, for the model card.
-        command: the training command, for the model card.
-        data_license: the licence of the training data, for the model card.
-        metrics: test metrics measured, name -> value, for the model card.
-    """
-    card = {"dataset": dataset, "recipe": recipe, "command": command, "data_license": data_license}
-    load_task(ckpt_path).save_pretrained(out, model_card_kwargs={**card, "metrics": metrics, "name": out})
-    return f"wrote {out}: load it with RNNTask.from_pretrained({out!r}) or --model {out}"
+    return run_verb("classify", locals())
 
 
 def translate(
@@ -193,17 +237,7 @@ def translate(
     Returns:
         One ``{"source", "translation", "score"}`` dict per text (plus ``"n_best"`` when ``n_best > 1``).
     """
-    texts = read_texts(text, file, "translate")
-    task = load_model(ckpt_path, model, device, "translate_n_best", "translate text")
-    results = task.translate_n_best(texts, beam_size, n_best, length_penalty, max_length)
-    output = []
-    for source, hypotheses in zip(texts, results, strict=True):
-        best, score = hypotheses[0]
-        entry: dict[str, Any] = {"source": source, "translation": best, "score": None if score != score else score}
-        if n_best > 1:
-            entry["n_best"] = [{"translation": t, "score": s} for t, s in hypotheses]
-        output.append(entry)
-    return output
+    return run_verb("translate", locals())
 
 
 def tag(
@@ -225,9 +259,7 @@ def tag(
     Returns:
         One ``{"tokens", "tags"}`` dict per sentence.
     """
-    sentences = read_texts(text, file, "tag")
-    task = load_model(ckpt_path, model, device, "tag", "tag text")
-    return task.tag(sentences)
+    return run_verb("tag", locals())
 
 
 def caption(
@@ -240,6 +272,7 @@ def caption(
     n_best: int = 1,
     temperature: float | None = None,
     top_k: int | None = None,
+    top_p: float | None = None,
     seed: int | None = None,
     max_length: int | None = None,
     device: str = "cpu",
@@ -256,84 +289,87 @@ def caption(
         n_best: outputs per condition from the beam, best first (at most ``beam_size``).
         temperature: sample with this temperature instead of searching.
         top_k: with a temperature, sample among the k most likely tokens.
+        top_p: with a temperature, sample among the most likely tokens whose probabilities add up to p.
         seed: seed for reproducible samples.
         max_length: most tokens per output (default: the model's).
         device: where to run (``cpu``, ``cuda``).
 
     Returns:
-        One ``{"condition", "text"}`` dict per output (plus ``"score"`` with beam search).
+        One ``{"condition", "text", "score"}`` dict per output (plus ``"n_best"`` when ``n_best > 1``).
     """
-    conditions = [condition] if isinstance(condition, str) else list(condition or [])
-    conditions += [image] if isinstance(image, str) else list(image or [])
-    if not conditions or (condition and image):
-        raise ValueError("give --condition (a category) or --image (an image file), one or more, not both")
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be a positive integer, got {num_samples}")
-    task = load_model(ckpt_path, model, device, "generate_n_best", "caption")
-    repeated = [c for c in conditions for _ in range(num_samples)]
-    results = task.generate_n_best(repeated, beam_size, n_best, temperature, top_k, seed, max_length)
-    output = []
-    for source, hypotheses in zip(repeated, results, strict=True):
-        for text, score in hypotheses:
-            entry: dict[str, Any] = {"condition": source, "text": text}
-            if score == score:  # beam search scores its outputs; greedy and sampling give NaN
-                entry["score"] = score
-            output.append(entry)
-    return output
+    return run_verb("caption", locals())
 
 
-def _print_json_lines(results: list[dict[str, Any]]) -> None:
-    for result in results:
-        print(json.dumps(result, ensure_ascii=False))
+def export(
+    ckpt_path: str,
+    out: str,
+    dataset: str | None = None,
+    recipe: str | None = None,
+    command: str | None = None,
+    data_license: str | None = None,
+    metrics: dict[str, float] | None = None,
+) -> str:
+    """Turn a Lightning checkpoint into a pretrained artifact folder (safetensors, tokenizer, model card).
+
+    Args:
+        ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        out: the folder to write.
+        dataset: the training data, for the model card.
+        recipe: the recipe used, for the model card.
+        command: the training command, for the model card.
+        data_license: the licence of the training data, for the model card.
+        metrics: test metrics measured, name -> value, for the model card.
+    """
+    card = {"dataset": dataset, "recipe": recipe, "command": command, "data_license": data_license}
+    load_task(ckpt_path).save_pretrained(out, model_card_kwargs={**card, "metrics": metrics, "name": out})
+    return f"wrote {out}: load it with RNNTask.from_pretrained({out!r}) or --model {out}"
 
 
 COMMANDS: dict[str, tuple[Callable[..., Any], Callable[[Any], None]]] = {
-    "generate": (generate, print),
-    "classify": (classify, _print_json_lines),
+    **{name: (globals()[name], verb.show) for name, verb in VERBS.items()},
     "export": (export, print),
-    "translate": (translate, _print_json_lines),
-    "tag": (tag, _print_json_lines),
-    "caption": (caption, _print_json_lines),
 }
-"""Commands beside LightningCLI's: a function from a checkpoint, and how to print its result."""
+"""Commands beside LightningCLI's: a function, and how to print its result."""
 
 
 def _function_command(name: str, args: list[str]) -> None:
     function, show = COMMANDS[name]
     parser = ArgumentParser(prog=f"rnnzoo {name}", description=function.__doc__.splitlines()[0])
     parser.add_function_arguments(function)
-    config = parser.parse_args(args)
-    try:
-        show(function(**config.as_dict()))
-    except (FileNotFoundError, ValueError, RuntimeError, KeyError, ConnectionError) as error:
-        parser.error(str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error))
+    show(function(**parser.parse_args(args).as_dict()))
 
 
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, ConnectionError)
-"""Errors that mean "fix your input": shown as one line unless RNNZOO_DEBUG=1 asks for the traceback."""
+def _lightning_cli(args: list[str] | None) -> None:
+    if any(arg.split("=")[0] in ("--optimizer", "--lr_scheduler") for arg in args or sys.argv[1:]):
+        raise ValueError(
+            "set the optimizer and scheduler on the model (--model.optimizer, --model.scheduler, as the recipes "
+            "do): the task applies them, ReduceLROnPlateau's monitor included"
+        )
+    RnnzooCLI(
+        LightningModule,
+        LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=args,
+        auto_configure_optimizers=False,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={
+            "description": "Train and evaluate rnnzoo models from YAML recipes. "
+            "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help "
+            "(classifiers), rnnzoo translate --help (seq2seq), rnnzoo tag --help (taggers), "
+            "rnnzoo caption --help (captioners), rnnzoo export --help (to a pretrained artifact)"
+        },
+    )
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``rnnzoo`` command."""
+    """Entry point of the ``rnnzoo`` command: one error boundary for training and inference."""
     argv = sys.argv[1:] if args is None else list(args)
-    if argv and argv[0] in COMMANDS:
-        _function_command(argv[0], argv[1:])
-        return
     try:
-        RnnzooCLI(
-            LightningModule,
-            LightningDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            args=args,
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={
-                "description": "Train and evaluate rnnzoo models from YAML recipes. "
-                "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help "
-                "(classifiers), rnnzoo translate --help (seq2seq), rnnzoo tag --help (taggers), "
-                "rnnzoo caption --help (captioners), rnnzoo export --help (to a pretrained artifact)"
-            },
-        )
+        if argv and argv[0] in COMMANDS:
+            _function_command(argv[0], argv[1:])
+        else:
+            _lightning_cli(args)
     except USER_ERRORS as error:
         if os.environ.get("RNNZOO_DEBUG"):
             raise

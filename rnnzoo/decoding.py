@@ -15,7 +15,7 @@ the batch on one dimension (``dim=1`` for a backbone's ``[layers, B, H]``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
 from typing import Any
 
@@ -27,6 +27,80 @@ StepFn = Callable[[Tensor, Any], tuple[Tensor, Any]]
 
 ReorderFn = Callable[[Any, Tensor], Any]
 """``(state, indices [B']) -> state`` whose row ``i`` is the old row ``indices[i]``."""
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """How a generating task decodes: one object, from Python, a recipe or the command line.
+
+    ``beam_size > 1`` or ``n_best > 1`` runs beam search; otherwise ``greedy`` (or no
+    ``temperature``, or temperature 0) takes the most likely token at every step, and a
+    ``temperature`` samples. A task fills the options left None from its own defaults
+    (``max_decode_length``, ``length_penalty``, ...).
+
+    Attributes:
+        max_length: most tokens generated per sequence, end token included.
+        min_length: the end token is not allowed before this many tokens.
+        beam_size: beams per input (1: no beam search).
+        n_best: hypotheses returned per input, best first (beam search; at most ``beam_size``).
+        length_penalty: GNMT alpha of beam search (0: raw log-probability).
+        greedy: decode greedily even when a ``temperature`` is set.
+        temperature: sample with this temperature (0 or None: greedy).
+        top_k: sample among the ``k`` most likely tokens only.
+        top_p: sample among the smallest set of tokens whose probability reaches ``p`` (nucleus sampling).
+        seed: seed of the sampling generator, for reproducible samples.
+    """
+
+    max_length: int | None = None
+    min_length: int = 0
+    beam_size: int = 1
+    n_best: int = 1
+    length_penalty: float | None = None
+    greedy: bool = False
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        """Check every option, so a bad one is one clear error before decoding starts."""
+        if not isinstance(self.beam_size, int) or self.beam_size < 1:
+            raise ValueError(f"beam_size must be a positive integer (1: no beam search), got {self.beam_size!r}")
+        if not isinstance(self.n_best, int) or not 1 <= self.n_best <= max(self.beam_size, 1):
+            raise ValueError(f"n_best must lie in [1, beam_size={self.beam_size}], got {self.n_best!r}")
+        if self.max_length is not None and self.max_length < 1:
+            raise ValueError(f"max_length must be a positive number of tokens, got {self.max_length}")
+        if self.min_length < 0 or (self.max_length is not None and self.min_length > self.max_length):
+            raise ValueError(f"min_length must lie in [0, max_length={self.max_length}], got {self.min_length}")
+        if self.temperature is not None and self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0 (0 is greedy), got {self.temperature}")
+        if self.top_k is not None and self.top_k <= 0:
+            raise ValueError(f"top_k must be a positive integer or None, got {self.top_k}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
+        if self.length_penalty is not None and self.length_penalty < 0:
+            raise ValueError(f"length_penalty (the GNMT alpha) must be >= 0, got {self.length_penalty}")
+        if self.samples and self.beam_size > 1:
+            raise ValueError("sampling (temperature) draws one sequence: use beam_size=1 with a temperature")
+
+    @property
+    def samples(self) -> bool:
+        """Whether decoding samples (a positive temperature, not greedy)."""
+        return not self.greedy and bool(self.temperature)
+
+    @property
+    def searches(self) -> bool:
+        """Whether decoding runs beam search."""
+        return self.beam_size > 1 or self.n_best > 1
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """The option names, as ``predict(..., **options)`` takes them."""
+        return [field.name for field in fields(cls)]
+
+    def generator(self, device: torch.device | str) -> torch.Generator | None:
+        """A generator seeded with :attr:`seed` on ``device``, or None (the global one)."""
+        return None if self.seed is None else torch.Generator(device=device).manual_seed(self.seed)
 
 
 def index_select_state(state: Any, indices: Tensor, dim: int = 0) -> Any:
@@ -55,6 +129,7 @@ def sample_next(
     temperature: float = 1.0,
     top_k: int | None = None,
     generator: torch.Generator | None = None,
+    top_p: float | None = None,
 ) -> Tensor:
     """Pick the next token of every row of ``logits [B, V]``.
 
@@ -63,6 +138,7 @@ def sample_next(
         temperature: divides the logits; ``0`` means greedy (argmax).
         top_k: sample only among the ``k`` most likely tokens.
         generator: a seeded ``torch.Generator`` for reproducible samples.
+        top_p: sample only among the most likely tokens whose probabilities add up to ``p``.
 
     Returns:
         ``[B]`` token ids.
@@ -77,8 +153,19 @@ def sample_next(
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1:
+        ordered, order = torch.sort(logits, dim=-1, descending=True)
+        before = torch.softmax(ordered, dim=-1).cumsum(-1) - torch.softmax(ordered, dim=-1)
+        logits = logits.scatter(1, order, ordered.masked_fill(before >= top_p, float("-inf")))
     probabilities = torch.softmax(logits, dim=-1)
     return torch.multinomial(probabilities, 1, generator=generator).squeeze(-1)
+
+
+def forbid_end(logits: Tensor, eos_id: int | None, position: int, min_length: int) -> Tensor:
+    """``logits`` with the end token forbidden while fewer than ``min_length`` tokens were generated."""
+    if eos_id is None or position >= min_length:
+        return logits
+    return logits.index_fill(-1, torch.tensor([eos_id], device=logits.device), float("-inf"))
 
 
 @torch.no_grad()
@@ -92,6 +179,8 @@ def sample(
     generator: torch.Generator | None = None,
     eos_id: int | None = None,
     max_lengths: Tensor | None = None,
+    top_p: float | None = None,
+    min_length: int = 0,
 ) -> Tensor:
     """Sample up to ``max_new_tokens`` tokens, feeding each one back through ``step``.
 
@@ -107,6 +196,8 @@ def sample(
             once every row has; None draws exactly ``max_new_tokens``.
         max_lengths: ``[B]`` per-row limits (needs ``eos_id``): a row that drew its
             limit of tokens only repeats ``eos_id`` after them.
+        top_p: see :func:`sample_next`.
+        min_length: the end token is forbidden before this many tokens.
 
     Returns:
         ``[B, t]`` generated ids, ``t <= max_new_tokens`` (``t = max_new_tokens`` without ``eos_id``).
@@ -118,7 +209,8 @@ def sample(
     tokens = []
     finished = torch.zeros(logits.shape[0], dtype=torch.bool, device=logits.device)
     for position in range(max_new_tokens):
-        token = sample_next(logits, temperature, top_k, generator)
+        logits = forbid_end(logits, eos_id, position, min_length)
+        token = sample_next(logits, temperature, top_k, generator, top_p)
         if eos_id is not None:
             token = token.masked_fill(finished, eos_id)
             finished = finished | (token == eos_id)
@@ -161,11 +253,12 @@ def beam_search(
     state: Any,
     beam_size: int,
     max_length: int,
-    eos_id: int,
+    eos_id: int | None,
     alpha: float = 0.0,
     n_best: int = 1,
     reorder: ReorderFn = index_select_state,
     max_lengths: Tensor | None = None,
+    min_length: int = 0,
 ) -> list[list[Hypothesis]]:
     """Batched beam search: keep the ``beam_size`` best prefixes of every row, all rows in one batch.
 
@@ -184,12 +277,13 @@ def beam_search(
         state: the model state for those ``B`` rows.
         beam_size: beams per row (1: greedy).
         max_length: most tokens per hypothesis, end token included.
-        eos_id: the end token.
+        eos_id: the end token; None (a model without one) ends every hypothesis at ``max_length``.
         alpha: GNMT length-penalty exponent (0: raw log-probability; 0.6 to 1 favours longer output).
         n_best: hypotheses returned per row, best first (at most ``beam_size``).
         reorder: ``(state, indices) -> state`` picking rows of the state; the default
             suits states whose tensors have the batch first (see :func:`index_select_state`).
         max_lengths: ``[B]`` per-row limits below ``max_length`` (e.g. from the source lengths), or None.
+        min_length: the end token is forbidden before this many tokens.
 
     Returns:
         For every row, its ``n_best`` best :class:`Hypothesis`, best first.
@@ -216,11 +310,11 @@ def beam_search(
     limits = None if max_lengths is None else max_lengths.cpu()
     for position in range(max_length):
         alive = len(active)
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        log_probs = torch.log_softmax(forbid_end(logits.float(), eos_id, position, min_length), dim=-1)
         candidates = (beam_scores.view(alive * beam_size, 1) + log_probs).view(alive, beam_size * vocab)
         scores, flat = candidates.topk(min(2 * beam_size, beam_size * vocab), dim=1)
         beams, tokens = flat // vocab, flat % vocab
-        ended = tokens == eos_id
+        ended = tokens == (-1 if eos_id is None else eos_id)  # no token is -1: nothing ends early
         last = position + 1 == max_length
         at_limit = torch.full((alive,), last, dtype=torch.bool)
         if limits is not None:
@@ -257,36 +351,50 @@ def decode(
     step: StepFn,
     logits: Tensor,
     state: Any,
-    max_length: int,
-    eos_id: int,
-    beam_size: int = 1,
-    n_best: int = 1,
-    alpha: float = 0.0,
+    config: GenerationConfig,
+    eos_id: int | None,
     reorder: ReorderFn = index_select_state,
-    temperature: float | None = None,
-    top_k: int | None = None,
-    generator: torch.Generator | None = None,
     max_lengths: Tensor | None = None,
 ) -> list[list[Hypothesis]]:
-    """Greedy, sampling or beam search, chosen by the options, each as a list of hypotheses per row.
+    """Greedy, sampling or beam search as ``config`` says, each as a list of hypotheses per row.
 
-    ``beam_size > 1`` or ``n_best > 1`` runs :func:`beam_search`; otherwise :func:`sample`
-    runs greedily, or with ``temperature`` draws one sequence. Greedy and sampled
-    hypotheses carry no score (NaN); every hypothesis stops before ``eos_id``.
+    Greedy and sampled hypotheses carry no score (NaN); every hypothesis stops before ``eos_id``.
 
-    Raises:
-        ValueError: for a ``beam_size`` below 1, or a temperature with a beam.
+    Args:
+        step: the model's one-step function.
+        logits: ``[B, V]`` logits of the first token.
+        state: the model state for those ``B`` rows.
+        config: the decoding options; ``max_length`` and ``length_penalty`` must be filled in.
+        eos_id: the end token, or None.
+        reorder: see :func:`beam_search`.
+        max_lengths: ``[B]`` per-row limits below ``config.max_length``, or None.
     """
-    if not isinstance(beam_size, int) or beam_size < 1:
-        raise ValueError(f"beam_size must be a positive integer (1 is greedy), got {beam_size!r}")
-    if temperature is not None and beam_size != 1:
-        raise ValueError("sampling (temperature) draws one sequence: use beam_size=1 with a temperature")
-    if beam_size > 1 or n_best > 1:
-        return beam_search(step, logits, state, beam_size, max_length, eos_id, alpha, n_best, reorder, max_lengths)
-    tokens = sample(step, logits, state, max_length, temperature or 0.0, top_k, generator, eos_id, max_lengths)
+    if config.max_length is None:
+        raise ValueError("the generation config needs a max_length")
+    if config.searches:
+        alpha = config.length_penalty or 0.0
+        return beam_search(
+            step,
+            logits,
+            state,
+            config.beam_size,
+            config.max_length,
+            eos_id,
+            alpha,
+            config.n_best,
+            reorder,
+            max_lengths,
+            config.min_length,
+        )
+    temperature = config.temperature if config.samples else 0.0
+    generator = config.generator(logits.device)
+    tokens = sample(
+        step, logits, state, config.max_length, temperature, config.top_k, generator, eos_id, max_lengths,
+        config.top_p, config.min_length,
+    )  # fmt: skip
     results = []
     for row in tokens.cpu():
-        ends = (row == eos_id).nonzero()
+        ends = (row == eos_id).nonzero() if eos_id is not None else []
         body = row[: int(ends[0])] if len(ends) else row
         results.append([Hypothesis(body, float("nan"), float("nan"))])
     return results

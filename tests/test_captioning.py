@@ -12,7 +12,17 @@ import torch
 from conftest import shared_dataset
 from lightning import Trainer
 
-from rnnzoo import Captioner, CategorySequenceDataModule, ImageCaptionDataModule, TextTokenizer, decoding, load_task
+from rnnzoo import (
+    Captioner,
+    CategorySequenceDataModule,
+    DataState,
+    GenerationConfig,
+    ImageCaptionDataModule,
+    TextTokenizer,
+    decoding,
+    load_task,
+)
+from rnnzoo.batches import CaptionBatch
 from rnnzoo.cli import main
 from rnnzoo.data.captioning import caption_references, char_tokenizer
 from rnnzoo.data.shapes import draw_shape, shapes_split
@@ -31,7 +41,7 @@ def category_model(conditioning: str = "init_state", cell: str = "lstm") -> Capt
     model = Captioner(
         len(tokenizer), "category", num_categories=3, conditioning=conditioning, cell=cell, hidden_size=16
     )
-    model.tokenizer, model.categories = tokenizer, sorted(NAMES)
+    model.data_state = DataState(tokenizer=tokenizer, labels=sorted(NAMES), label_names=sorted(NAMES))
     return model
 
 
@@ -86,7 +96,8 @@ def test_first_input_feeds_the_condition_only_at_the_first_step(conditioning):
 def test_beam_size_one_equals_greedy(make):
     model = make().eval()
     condition = torch.tensor([0, 1, 2]) if model.hparams.condition == "category" else images(3)
-    greedy = [row[0].tokens for row in model.decode_ids(condition, max_length=12)]
+    batch = CaptionBatch(condition, torch.zeros(3, 0, dtype=torch.long), torch.zeros(3), [[]] * 3)
+    greedy = [row[0].tokens for row in model.generate_hypotheses(batch, GenerationConfig(max_length=12))]
     state = model.encode(condition)
     logits, state = model.step(torch.full((3,), 1 if model.hparams.condition == "category" else 2), state)
     eos = 2 if model.hparams.condition == "category" else 3
@@ -101,31 +112,31 @@ def test_batched_generation_equals_one_by_one(make):
     conditions = ["Irish", "Japanese", "Russian"] if model.hparams.condition == "category" else list(images(3))
     for options in ({"beam_size": 1}, {"beam_size": 3}, {"temperature": 1.0, "seed": 0}):
         if "seed" in options:  # one seeded draw per row: rows of a batch share the generator, so compare one row
-            assert model.generate(conditions[:1], **options) == model.generate(conditions[0], **options)
+            assert model.caption(conditions[:1], **options) == model.caption(conditions[0], **options)
             continue
-        batched = model.generate(conditions, max_length=10, **options)
-        assert batched == [model.generate(c, max_length=10, **options)[0] for c in conditions]
+        batched = model.caption(conditions, max_length=10, **options)
+        assert batched == [model.caption(c, max_length=10, **options)[0] for c in conditions]
 
 
 def test_an_unknown_category_is_one_clear_error():
     with pytest.raises(KeyError, match=r"unknown category \['Klingon'\]; known: \['Irish', 'Japanese', 'Russian'\]"):
-        category_model().generate("Klingon")
+        category_model().caption("Klingon")
 
 
 def test_a_wrong_image_is_one_clear_error(tmp_path):
     model = image_model()
     with pytest.raises(ValueError, match="the image has 1 channel.*the model reads 3"):
-        model.generate(torch.zeros(1, 32, 32))
+        model.caption(torch.zeros(1, 32, 32))
     with pytest.raises(ValueError, match="the image has 2 channel"):
-        model.generate(torch.zeros(32, 32, 2))
+        model.caption(torch.zeros(32, 32, 2))
     (tmp_path / "broken.ppm").write_bytes(b"P6\n32 32\n255\n\x00\x01")
     with pytest.raises(ValueError, match="cannot read image"):
-        model.generate(str(tmp_path / "broken.ppm"))
+        model.caption(str(tmp_path / "broken.ppm"))
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(ValueError, match="cannot read image .*text.png"):
-        model.generate(str(tmp_path / "text.png"))
+        model.caption(str(tmp_path / "text.png"))
     with pytest.raises(FileNotFoundError, match="no image file"):
-        model.generate(str(tmp_path / "missing.ppm"))
+        model.caption(str(tmp_path / "missing.ppm"))
 
 
 def test_an_image_file_reads_back_and_captions_like_the_tensor(tmp_path):
@@ -133,7 +144,7 @@ def test_an_image_file_reads_back_and_captions_like_the_tensor(tmp_path):
     image = draw_shape("circle", "red", "top").permute(2, 0, 1)
     write_ppm(tmp_path / "circle.ppm", image)
     assert torch.equal(load_image(tmp_path / "circle.ppm"), image)
-    assert model.generate(str(tmp_path / "circle.ppm")) == model.generate(image)
+    assert model.caption(str(tmp_path / "circle.ppm")) == model.caption(image)
 
 
 def test_caption_columns_are_checked():
@@ -191,11 +202,11 @@ def test_a_checkpoint_generates_with_no_dataset_present(tmp_path, monkeypatch, c
     model = Captioner(data.vocab_size, num_categories=3, hidden_size=16, cell="gru")
     Trainer(max_steps=3, default_root_dir=tmp_path, logger=False, enable_progress_bar=False).fit(model, data)
     checkpoint = next(tmp_path.rglob("*.ckpt"))
-    expected = model.generate(["Russian", "Irish"], beam_size=2)
+    expected = model.caption(["Russian", "Irish"], beam_size=2)
     shutil.rmtree(folder)
     restored = load_task(str(checkpoint))
     assert isinstance(restored, Captioner) and restored.categories == ["Irish", "Japanese", "Russian"]
-    assert restored.generate(["Russian", "Irish"], beam_size=2) == expected
+    assert restored.caption(["Russian", "Irish"], beam_size=2) == expected
     capsys.readouterr()
     main(["caption", "--ckpt_path", str(checkpoint), "--condition", "Russian", "--beam_size", "2"])
     assert json.loads(capsys.readouterr().out) | {"score": 0} == {
@@ -222,7 +233,7 @@ def test_the_model_overfits_a_few_real_names_per_language():
     torch.manual_seed(0)
     tokenizer = char_tokenizer([n for names in chosen.values() for n in names])
     model = Captioner(len(tokenizer), num_categories=4, hidden_size=64, cell="lstm", embedding_size=16)
-    model.tokenizer, model.categories = tokenizer, sorted(chosen)
+    model.data_state = DataState(tokenizer=tokenizer, labels=sorted(chosen), label_names=sorted(chosen))
     from rnnzoo.batches import CaptionBatch
     from rnnzoo.data.batching import pad_sequences
 
@@ -236,7 +247,7 @@ def test_the_model_overfits_a_few_real_names_per_language():
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.4  # per character: the 3 names of a language still share the first one
-    for language, name in zip(model.categories, model.generate(model.categories), strict=True):
+    for language, name in zip(model.categories, model.caption(model.categories), strict=True):
         assert name in chosen[language], (language, name)
 
 
@@ -247,7 +258,7 @@ def test_a_vector_condition_reaches_the_decoder_and_batches_like_one_by_one():
     vectors = torch.randn(3, 5)
     logits = model.eval()(vectors, torch.tensor([[1, 3]] * 3))
     assert not torch.allclose(logits[0], logits[1], atol=1e-4)
-    assert model.generate(vectors, beam_size=2) == [model.generate(v, beam_size=2)[0] for v in vectors]
+    assert model.caption(vectors, beam_size=2) == [model.caption(v, beam_size=2)[0] for v in vectors]
     with pytest.raises(ValueError, match=r"vector conditions must have shape \[batch, 5\]"):
         model.encode(torch.randn(2, 4))
 
@@ -276,7 +287,7 @@ def test_fit_the_shapes_recipe_then_caption_an_image_file(tmp_path, monkeypatch,
     result = json.loads(capsys.readouterr().out)
     model = load_task(checkpoint)
     assert result["condition"] == str(tmp_path / "shape.ppm")
-    assert result["text"] == model.generate(str(tmp_path / "shape.ppm"), beam_size=2)[0]
+    assert result["text"] == model.caption(str(tmp_path / "shape.ppm"), beam_size=2)[0]
     (tmp_path / "grey.ppm").write_bytes(b"P5\n32 32\n255\n" + bytes(32 * 32))
     with pytest.raises(SystemExit):
         main(["caption", "--ckpt_path", checkpoint, "--image", str(tmp_path / "grey.ppm")])

@@ -15,7 +15,7 @@ from torch.utils.data import DistributedSampler, RandomSampler, SequentialSample
 
 from rnnzoo import ClassificationDataModule, Classifier, TextTokenizer, list_cells, load_task
 from rnnzoo.data import BucketBatchSampler, pad_sequences
-from rnnzoo.pooling import SequencePooling
+from rnnzoo.nn.pooling import SequencePooling
 
 POOLINGS = ["last", "mean", "max", "attention"]
 
@@ -286,9 +286,9 @@ def test_num_classes_disagreeing_with_the_data_is_a_clear_error(toy_reviews, tmp
 def test_data_with_other_labels_than_the_checkpoint_is_a_clear_error(toy_reviews, tmp_path):
     data = ClassificationDataModule(str(toy_reviews))
     model = Classifier(data.vocab_size, 2, hidden_size=4)
-    model.labels, model.label_names = ["neg", "pos"], ["neg", "pos"]
+    model.data_state.labels, model.data_state.label_names = ["neg", "pos"], ["neg", "pos"]
     model.tokenizer = data.tokenizer
-    with pytest.raises(ValueError, match="differ from the classes this model was trained on"):
+    with pytest.raises(ValueError, match="data module's labels .*differ from the model's"):
         quiet_trainer(tmp_path).validate(model, data)
 
 

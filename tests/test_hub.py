@@ -32,8 +32,9 @@ from rnnzoo import (
 )
 from rnnzoo.cli import main
 from rnnzoo.data.tagging import build_char_tokenizer
+from rnnzoo.data_state import DataState
 from rnnzoo.hub import zoo
-from rnnzoo.hub.artifact import task_class
+from rnnzoo.serialization import import_class
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -48,8 +49,8 @@ def char_lm() -> LanguageModel:
 def classifier() -> Classifier:
     torch.manual_seed(0)
     model = Classifier(12, 3, "gru", hidden_size=8, pooling="attention", class_weights=[1.0, 2.0, 0.5])
-    model.tokenizer = TextTokenizer.train_word_level(["a b c d e f g h"])
-    model.labels, model.label_names = ["neg", "neu", "pos"], ["neg", "neu", "pos"]
+    tokenizer = TextTokenizer.train_word_level(["a b c d e f g h"])
+    model.data_state = DataState(tokenizer=tokenizer, labels=["neg", "neu", "pos"], label_names=["neg", "neu", "pos"])
     return model
 
 
@@ -66,18 +67,22 @@ def seq2seq() -> Seq2Seq:
 def tagger() -> Tagger:
     torch.manual_seed(0)
     model = Tagger(3, vocab_size=8, char_vocab_size=8, hidden_size=8, embedding_size=8, crf=True, tag_scheme="BIO")
-    model.tokenizer = WordVocabulary(["<pad>", "<unk>", "a", "b", "c", "d", "e", "f"])
-    model.char_tokenizer = build_char_tokenizer([["abcdef"]])
-    model.labels = model.label_names = ["O", "B-X", "I-X"]
-    model.max_word_length = 10
+    model.data_state = DataState(
+        tokenizer=WordVocabulary(["<pad>", "<unk>", "a", "b", "c", "d", "e", "f"]),
+        char_tokenizer=build_char_tokenizer([["abcdef"]]),
+        labels=["O", "B-X", "I-X"],
+        label_names=["O", "B-X", "I-X"],
+        options={"max_word_length": 10},
+    )
     return model
 
 
 def captioner() -> Captioner:
     torch.manual_seed(0)
     model = Captioner(12, "category", num_categories=2, cell="lstm", hidden_size=8, embedding_size=4)
-    model.tokenizer = CharTokenizer(["<pad>", "<bos>", "<eos>", *"abcdefghi"])
-    model.categories = ["Irish", "Russian"]
+    names = ["Irish", "Russian"]
+    tokenizer = CharTokenizer(["<pad>", "<bos>", "<eos>", *"abcdefghi"])
+    model.data_state = DataState(tokenizer=tokenizer, labels=names, label_names=names)
     return model
 
 
@@ -119,7 +124,7 @@ def test_save_then_load_gives_identical_outputs(name, tmp_path):
     assert type(restored) is type(model)
     torch.testing.assert_close(outputs(restored), outputs(model), rtol=0, atol=0)
     assert restored.tokenizer == model.tokenizer
-    assert restored.data_state() == model.data_state()
+    assert restored.data_state == model.data_state
     assert type(model).from_pretrained(tmp_path / name).hparams == model.hparams
 
 
@@ -146,7 +151,7 @@ def test_a_future_artifact_format_is_a_clear_error(tmp_path):
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     config["rnnzoo_format"] = 99
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match="artifact format 99.*upgrade rnnzoo"):
+    with pytest.raises(ValueError, match="format 99.*upgrade rnnzoo"):
         RNNTask.from_pretrained(tmp_path / "m")
 
 
@@ -289,7 +294,7 @@ def test_bundled_models_reproduce_their_card_metrics(name, tmp_path):
     options = recipe["data"]["init_args"]
     local = shared_dataset(LOCAL_COPIES[options["dataset"]])
     options = {**options, **info.data_options, "dataset": str(local)}
-    data_class = task_class(recipe["data"]["class_path"])
+    data_class = import_class(recipe["data"]["class_path"])
     if "pretrained_tokenizer" in inspect.signature(data_class).parameters:
         options["pretrained_tokenizer"] = name  # else the data rebuilds the same vocabularies from its training split
     data = data_class(**options)

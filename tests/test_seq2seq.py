@@ -15,11 +15,11 @@ from conftest import quiet_trainer, shared_dataset, write_jsonl
 from torchmetrics.text import SacreBLEUScore
 
 from rnnzoo import LanguageModel, PairTokenizer, Seq2Seq, TextTokenizer, TranslationDataModule, load_task
-from rnnzoo.attention import Attention
+from rnnzoo.batches import TranslationBatch, pad_sequences
 from rnnzoo.cli import main
-from rnnzoo.data import pad_sequences
-from rnnzoo.decoding import backbone_reorder, beam_search, index_select_state, length_penalty, sample
-from rnnzoo.masking import lengths_to_mask, masked_softmax
+from rnnzoo.decoding import GenerationConfig, backbone_reorder, beam_search, index_select_state, length_penalty, sample
+from rnnzoo.nn.attention import Attention
+from rnnzoo.nn.masking import lengths_to_mask, masked_softmax
 
 GERMAN = ["ein", "hund", "mann", "frau", "läuft", "sitzt", "im", "park", "schnee", "rot", "groß", "kind"]
 ENGLISH = ["a", "dog", "man", "woman", "runs", "sits", "at", "park", "snow", "red", "big", "child"]
@@ -169,10 +169,17 @@ def test_bridge_maps_any_encoder_onto_any_decoder():
 # Decoding: greedy, beam search, sampling.
 
 
+def decode_ids(model, source, source_lengths, beam_size=1, n_best=1):
+    """The model's hypotheses for a batch of source ids (no targets)."""
+    empty = torch.zeros(len(source), 0, dtype=torch.long)
+    batch = TranslationBatch(source, source_lengths, empty, torch.zeros(len(source)), [""] * len(source))
+    return model.generate_hypotheses(batch, GenerationConfig(beam_size=beam_size, n_best=n_best))
+
+
 def test_beam_size_one_is_greedy():
     model = tiny_model(attention="additive", seed=3)
     _, source, source_lengths = random_batch([5, 2, 3, 6, 1], 20, 0)
-    greedy = model.decode_ids(source, source_lengths, beam_size=1)
+    greedy = decode_ids(model, source, source_lengths, beam_size=1)
     state = model.encode(source, source_lengths)
     logits, state = model.step(torch.full((5,), 2), state)
     beams = beam_search(model.step, logits, state, 1, 12, 3, alpha=0.6, reorder=model.reorder_state)
@@ -185,9 +192,9 @@ def test_beam_size_one_is_greedy():
 def test_batched_beam_search_equals_one_sentence_at_a_time(beam_size, options):
     model = tiny_model(encoder_cell="lstm", decoder_cell="lstm", seed=1, **options)
     sources, source, source_lengths = random_batch([5, 2, 3, 6], 20, 0)
-    together = model.decode_ids(source, source_lengths, beam_size=beam_size, n_best=2)
+    together = decode_ids(model, source, source_lengths, beam_size=beam_size, n_best=2)
     for sentence, batch_row in zip(sources, together, strict=True):
-        alone = model.decode_ids(sentence.unsqueeze(0), torch.tensor([len(sentence)]), beam_size, n_best=2)[0]
+        alone = decode_ids(model, sentence.unsqueeze(0), torch.tensor([len(sentence)]), beam_size, n_best=2)[0]
         assert [h.tokens.tolist() for h in alone] == [h.tokens.tolist() for h in batch_row]
         assert [h.score for h in alone] == pytest.approx([h.score for h in batch_row], abs=1e-4)
 
@@ -197,11 +204,11 @@ def test_each_sentence_stops_at_its_own_length_limit_whatever_the_batch(beam_siz
     model = tiny_model(seed=4, max_decode_length=40, max_length_ratio=0.5)
     model.head.bias.data[3] = -1e4  # <eos> never wins: every sentence runs to its limit
     sources, source, source_lengths = random_batch([1, 6, 3, 12], 20, 0)
-    together = model.decode_ids(source, source_lengths, beam_size=beam_size)
+    together = decode_ids(model, source, source_lengths, beam_size=beam_size)
     limits = [math.ceil(0.5 * len(sentence)) + 10 for sentence in sources]
     assert [len(row[0].tokens) for row in together] == limits
     for sentence, batch_row in zip(sources, together, strict=True):
-        alone = model.decode_ids(sentence.unsqueeze(0), torch.tensor([len(sentence)]), beam_size)[0]
+        alone = decode_ids(model, sentence.unsqueeze(0), torch.tensor([len(sentence)]), beam_size)[0]
         assert alone[0].tokens.tolist() == batch_row[0].tokens.tolist()
 
 
@@ -340,7 +347,9 @@ def test_model_errors_name_the_fix():
     with pytest.raises(ValueError, match="beam_size must be a positive integer"):
         model.translate("s1 s2", beam_size=0)
     with pytest.raises(ValueError, match=r"n_best must lie in \[1, beam_size=2\]"):
-        model.translate_n_best("s1 s2", beam_size=2, n_best=3)
+        model.predict("s1 s2", beam_size=2, n_best=3)
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['beams'\]"):
+        model.predict("s1 s2", beams=2)
     with pytest.raises(ValueError, match=r"text\(s\) \[1\] are empty"):
         model.translate(["s1", "   "])
     with pytest.raises(ValueError, match="use beam_size=1 with a temperature"):
@@ -387,21 +396,21 @@ def test_checkpoint_translates_identically_with_no_dataset_present(toy_corpus, t
     path = tmp_path / "model.ckpt"
     trainer.save_checkpoint(path)
     texts = ["ein hund läuft im park", "frau sitzt", "kind"]
-    expected = model.translate_n_best(texts, beam_size=3, n_best=2)
+    expected = model.predict(texts, beam_size=3, n_best=2)
     shutil.rmtree(toy_corpus)
     loaded = load_task(str(path))
     assert isinstance(loaded, Seq2Seq) and loaded.tokenizer == model.tokenizer
-    assert loaded.translate_n_best(texts, beam_size=3, n_best=2) == expected
+    assert loaded.predict(texts, beam_size=3, n_best=2) == expected
     capsys.readouterr()
     main(["translate", "--ckpt_path", str(path), "--text", texts[0], "--text+", texts[1], "--beam_size", "3"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [line["translation"] for line in lines] == [row[0][0] for row in expected[:2]]
-    assert lines[0]["source"] == texts[0] and lines[0]["score"] == pytest.approx(expected[0][0][1])
+    assert [line["translation"] for line in lines] == [row["translation"] for row in expected[:2]]
+    assert lines[0]["source"] == texts[0] and lines[0]["score"] == pytest.approx(expected[0]["score"])
     sources = tmp_path / "sources.txt"
     sources.write_text(f"{texts[2]}\n\n{texts[0]}\n", encoding="utf-8")
     main(["translate", "--ckpt_path", str(path), "--file", str(sources), "--beam_size", "3"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [line["translation"] for line in lines] == [expected[2][0][0], expected[0][0][0]]  # blank line skipped
+    assert [line["translation"] for line in lines] == [expected[2]["translation"], expected[0]["translation"]]  # blank line skipped
 
 
 def test_translate_command_errors_are_one_line(tmp_path, capsys):

@@ -15,9 +15,9 @@ from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
 from rnnzoo import Tagger, TaggingDataModule, WordVocabulary, load_task
 from rnnzoo.cli import main
-from rnnzoo.crf import LinearChainCRF, allowed_transitions
 from rnnzoo.data.batching import pad_sequences
 from rnnzoo.entities import EntityF1, detect_scheme, entity_scores, get_entities
+from rnnzoo.nn.crf import LinearChainCRF, allowed_transitions
 from rnnzoo.tokenizers import tokenizer_from_dict
 
 # Toy NER: names are persons, cities are locations, the rest is O.

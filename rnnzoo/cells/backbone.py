@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnzoo.masking import check_lengths, reverse_padded
+from rnnzoo.nn.masking import check_lengths, reverse_padded
 
 State = Tensor | tuple[Tensor, ...]
 """A backbone state: one tensor, or a tuple of them (LSTM's ``(h, c)``)."""

@@ -13,7 +13,6 @@ checks every file it names against the sha256 recorded in ``config.json``.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 from pathlib import Path
@@ -22,13 +21,15 @@ from typing import TYPE_CHECKING, Any
 from safetensors.torch import load_model, save_model
 
 from rnnzoo._version import __version__
-from rnnzoo.tokenizers import tokenizer_from_dict
+from rnnzoo.data_state import DataState
+from rnnzoo.serialization import FORMAT, check_format, class_path, import_class, read_json, write_json
+from rnnzoo.tokenizers import Tokenizer, tokenizer_from_dict
 
 if TYPE_CHECKING:
     from rnnzoo.tasks.base import RNNTask
 
-ARTIFACT_FORMAT = 1
-"""Bumped when the artifact layout changes incompatibly."""
+ARTIFACT_FORMAT = FORMAT
+"""Deprecated alias of :data:`rnnzoo.serialization.FORMAT` (one version for checkpoints and artifacts)."""
 
 CONFIG, WEIGHTS, TOKENIZER, CARD = "config.json", "model.safetensors", "tokenizer.json", "README.md"
 
@@ -67,20 +68,20 @@ def write_artifact(task: RNNTask, directory: str | Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     files = [WEIGHTS]
     save_model(task, str(directory / WEIGHTS), metadata={"format": "pt"})
-    data_state = task.data_state()
+    data_state = task.data_state.to_dict()
     tokenizer = data_state.pop("tokenizer", None)
     if tokenizer is not None:
-        (directory / TOKENIZER).write_text(json.dumps(tokenizer, ensure_ascii=False))
+        write_json(directory / TOKENIZER, tokenizer, indent=None)
         files.append(TOKENIZER)
     config = {
-        "rnnzoo_format": ARTIFACT_FORMAT,
+        "rnnzoo_format": FORMAT,
         "rnnzoo_version": __version__,
-        "task": f"{type(task).__module__}.{type(task).__qualname__}",
+        "task": class_path(type(task)),
         "hparams": jsonable_hparams(task),
         "data_state": data_state,
         "sha256": {name: sha256_file(directory / name) for name in files},
     }
-    (directory / CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    write_json(directory / CONFIG, config)
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:
@@ -88,22 +89,11 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / CONFIG
     if not path.is_file():
         raise FileNotFoundError(f"{str(directory)!r} is not an rnnzoo artifact: it has no {CONFIG}")
-    config = json.loads(path.read_text())
+    config = read_json(path)
     if "rnnzoo_format" not in config:
         raise ValueError(f"{str(path)!r} is not an rnnzoo artifact config (no rnnzoo_format)")
-    if config["rnnzoo_format"] > ARTIFACT_FORMAT:
-        raise ValueError(
-            f"{str(directory)!r} has artifact format {config['rnnzoo_format']} (written by rnnzoo "
-            f"{config.get('rnnzoo_version')}); this rnnzoo ({__version__}) reads format {ARTIFACT_FORMAT} "
-            "or older: upgrade rnnzoo"
-        )
+    check_format(config["rnnzoo_format"], repr(str(directory)), config.get("rnnzoo_version"))
     return config
-
-
-def task_class(path: str) -> type[RNNTask]:
-    """Import a task class from its ``module.Class`` path."""
-    module, _, name = path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
 
 
 def read_artifact(directory: str | Path, expected: type[RNNTask] | None = None, map_location: str = "cpu") -> RNNTask:
@@ -118,7 +108,7 @@ def read_artifact(directory: str | Path, expected: type[RNNTask] | None = None, 
     config = read_config(directory)
     for name, digest in config["sha256"].items():
         check_sha256(directory / name, digest)
-    cls = task_class(config["task"])
+    cls = import_class(config["task"])
     if expected is not None and not issubclass(cls, expected):
         raise ValueError(
             f"{str(directory)!r} holds a {cls.__name__}, not a {expected.__name__}; load it with "
@@ -133,19 +123,20 @@ def read_artifact(directory: str | Path, expected: type[RNNTask] | None = None, 
         )
     state = dict(config.get("data_state", {}))
     if (directory / TOKENIZER).is_file():
-        state["tokenizer"] = json.loads((directory / TOKENIZER).read_text())
-    task.load_data_state(state)
+        state["tokenizer"] = read_json(directory / TOKENIZER)
+    task.data_state = DataState.from_dict(state)
+    task.check_data_state()
     return task.to(map_location).eval()
 
 
-def read_tokenizer(directory: str | Path) -> Any:
+def read_tokenizer(directory: str | Path) -> Tokenizer:
     """Only the tokenizer of an artifact (checked against its sha256)."""
     directory = Path(directory)
     config = read_config(directory)
     if TOKENIZER not in config["sha256"]:
         raise ValueError(f"the artifact {str(directory)!r} has no tokenizer")
     check_sha256(directory / TOKENIZER, config["sha256"][TOKENIZER])
-    return tokenizer_from_dict(json.loads((directory / TOKENIZER).read_text()))
+    return tokenizer_from_dict(read_json(directory / TOKENIZER))
 
 
 def resolve(source: str | os.PathLike, revision: str | None = None, cache_dir: str | None = None) -> Path:

@@ -8,11 +8,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from lightning import Callback, LightningModule, Trainer
 
-from rnnzoo.tasks.base import RNNTask
+from rnnzoo.hub.artifact import read_artifact, resolve
+
+if TYPE_CHECKING:
+    from rnnzoo.tasks.base import RNNTask
 
 log = logging.getLogger(__name__)
 
@@ -102,4 +106,4 @@ class LoadPretrained(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Move the weights once, before the first fit."""
         if stage == "fit" and self.report is None:
-            self.report = transfer_weights(RNNTask.from_pretrained(self.source), pl_module, self.parts)
+            self.report = transfer_weights(read_artifact(resolve(self.source)), pl_module, self.parts)

@@ -67,7 +67,7 @@ class PretrainedModel:
 def _load_index() -> dict[str, PretrainedModel]:
     if not INDEX.is_file():
         return {}
-    return {entry["name"]: PretrainedModel(**entry) for entry in json.loads(INDEX.read_text())}
+    return {entry["name"]: PretrainedModel(**entry) for entry in json.loads(INDEX.read_text(encoding="utf-8"))}
 
 
 ZOO: dict[str, PretrainedModel] = _load_index()

@@ -1,9 +1,27 @@
-"""What every task shares, kept small: a backbone by name, injected optimizers, a saved tokenizer."""
+"""What every task shares, so that each task file holds only its model, its loss and its inputs.
+
+:class:`RNNTask` owns:
+
+* the backbone by name (:meth:`~RNNTask.build_backbone`, from the cell registry);
+* the injected optimizer and scheduler (:meth:`~RNNTask.configure_optimizers`);
+* the metrics: declared once per task (:meth:`~RNNTask.stage_metrics`), cloned per stage,
+  reset and logged here, so no task overrides an epoch hook;
+* the data state (:class:`~rnnzoo.data_state.DataState`: tokenizers, labels, input
+  options), taken from the data module at ``setup()``, checked, and stored in checkpoints
+  and artifacts alike;
+* one inference API, :meth:`~RNNTask.predict`, behind ``predict_step``, the command line and serving.
+
+A task implements a few hooks: :meth:`training_loss`, :meth:`evaluate`,
+:meth:`encode_inputs`, :meth:`predict_batch` and, when it checks its data, :meth:`check_data_state`.
+"""
 
 from __future__ import annotations
 
-import importlib
+import inspect
+import math
 import os
+from collections.abc import Iterator, Sized
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +29,18 @@ import torch
 from huggingface_hub import ModelCard, ModelHubMixin
 from lightning import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
 from torch.optim import Optimizer
+from torchmetrics import MeanMetric, Metric, MetricCollection
 
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell
-from rnnzoo.tokenizers import Tokenizer, tokenizer_from_dict
+from rnnzoo.data_state import DataState
+from rnnzoo.serialization import FORMAT, check_format, class_path, import_class
+from rnnzoo.tokenizers import Tokenizer
 
-CHECKPOINT_FORMAT = 1
-"""Bumped when what rnnzoo stores in a checkpoint changes incompatibly."""
+STAGES = ("val", "test")
+"""The stages whose metrics are accumulated over an epoch and logged at its end."""
 
 MODEL_CARD = """---
 {{ card_data }}
@@ -43,6 +65,7 @@ An rnnzoo `{{ task }}` ({{ summary }}), {{ num_params }} parameters.
 from rnnzoo import RNNTask
 
 model = RNNTask.from_pretrained("{{ source }}")
+model.predict([...])
 ```
 """
 
@@ -50,20 +73,11 @@ model = RNNTask.from_pretrained("{{ source }}")
 class RNNTask(
     LightningModule, ModelHubMixin, library_name="rnnzoo", tags=["rnnzoo", "rnn"], model_card_template=MODEL_CARD
 ):
-    """Base class of the rnnzoo tasks.
+    """Base class of the rnnzoo tasks (see the module docstring for what it owns).
 
-    Owns what they all share:
-
-    * :meth:`build_backbone` picks the recurrent backbone from the cell registry.
-    * ``optimizer`` and ``scheduler`` are injected (from a recipe's ``class_path``
-      or a Python callable) and applied in :meth:`configure_optimizers`.
-    * :attr:`tokenizer` comes from the data module at ``setup()`` and is stored in
-      every checkpoint, so ``load_from_checkpoint(path)`` alone restores it.
-    * The global gradient norm (before clipping) is logged every step as
-      ``grad_norm``; clip with the Trainer's ``gradient_clip_val``.
-    * :meth:`save_pretrained` / :meth:`from_pretrained` / ``push_to_hub`` move a
-      model as a safetensors artifact with its tokenizer and a model card
-      (:mod:`rnnzoo.hub.artifact`, through ``huggingface_hub``'s ``ModelHubMixin``).
+    Logs ``train_loss`` and ``grad_norm`` (the global gradient norm before clipping;
+    clip with the Trainer's ``gradient_clip_val``) every step, and ``{stage}_loss`` plus
+    the task's metrics per validation and test epoch.
 
     Args:
         optimizer: builds the optimizer from the parameters; AdamW(lr=1e-3) if None.
@@ -77,54 +91,160 @@ class RNNTask(
         super().__init__()
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.tokenizer: Tokenizer | None = None
+        self.data_state = DataState()
+        self.metrics = self.stage_metrics()
 
     @staticmethod
     def build_backbone(cell: str, input_size: int, hidden_size: int, **options: Any) -> RecurrentBackbone:
         """The backbone registered as ``cell`` (see :func:`rnnzoo.list_cells`)."""
         return build_cell(cell, input_size, hidden_size, **options)
 
+    # The data state: tokenizers, labels and input options.
+
+    @property
+    def tokenizer(self) -> Tokenizer | None:
+        """The tokenizer the model was trained with (None before ``setup()`` or for frame inputs)."""
+        return self.data_state.tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, tokenizer: Tokenizer | None) -> None:
+        self.data_state.tokenizer = tokenizer
+
+    @property
+    def labels(self) -> list[int | str] | None:
+        """The label values by class index, from the data (None until known)."""
+        return self.data_state.labels
+
+    @property
+    def label_names(self) -> list[str] | None:
+        """Readable names of :attr:`labels`."""
+        return self.data_state.label_names
+
     def setup(self, stage: str) -> None:
-        """Take the data module's tokenizer when the model has none yet."""
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        tokenizer = getattr(datamodule, "tokenizer", None)
-        if self.tokenizer is None:
-            self.tokenizer = tokenizer
-        elif tokenizer is not None and tokenizer != self.tokenizer:
-            raise ValueError(
-                f"the data module's tokenizer ({tokenizer!r}) differs from the model's ({self.tokenizer!r}): "
-                "the model would read ids it was not trained on. Build both from the same training split."
-            )
-        self.check_tokenizer()
+        """Take the data module's data state (first fit) or check it equals the model's, then check it fits."""
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None:
+            self.adopt_data_state(data_state_of(datamodule))
+        self.check_data_state()
 
-    def adopt_labels(self, datamodule: Any, size_option: str, what: str) -> None:
-        """Take the data module's ``labels`` / ``label_names`` on first use; later, check they are the same.
-
-        Args:
-            datamodule: has ``labels`` (values, by index) and ``label_names``.
-            size_option: the hyper-parameter that sized the head (``num_classes``, ``num_tags``).
-            what: the labels' plural name in messages (``classes``, ``tags``).
+    def adopt_data_state(self, state: DataState) -> None:
+        """Fill what the model does not know yet from ``state``; refuse a state that contradicts it.
 
         Raises:
-            ValueError: when the head has another size, or the model was trained on other labels.
+            ValueError: when ``state`` holds another tokenizer or other labels than the model's.
         """
-        labels, names = list(datamodule.labels), list(datamodule.label_names)
-        expected = self.hparams[size_option]
-        if len(labels) != expected:
+        differences = self.data_state.differences(state)
+        if differences:
+            verb = "differs" if len(differences) == 1 else "differ"
             raise ValueError(
-                f"the model was built for {size_option}={expected} but the data has {len(labels)} {what} {names}; "
-                f"set {size_option} to {len(labels)}"
+                f"the data module's {' and '.join(differences)} {verb} from the model's: the model would read ids "
+                "it was not trained on or name its predictions wrongly. Build both from the same training split "
+                "(or reuse the model's tokenizer with the data module's pretrained_tokenizer)."
             )
-        if getattr(self, "labels", None) is None:
-            self.labels, self.label_names = labels, names
-        elif labels != self.labels:
+        mine = self.data_state
+        for name in ("tokenizer", "char_tokenizer", "labels", "label_names"):
+            if getattr(mine, name) is None:
+                setattr(mine, name, getattr(state, name))
+        mine.options = {**state.options, **mine.options}
+
+    def check_data_state(self) -> None:
+        """Hook: raise a ``ValueError`` when the data state does not fit the model (see :meth:`check_size`)."""
+
+    def check_size(self, option: str, values: Sized | None, what: str) -> None:
+        """Raise unless ``len(values)`` (None: unknown, not checked) equals the hyper-parameter ``option``.
+
+        Args:
+            option: the hyper-parameter (``vocab_size``, ``num_classes`` ...).
+            values: what the data state has (a tokenizer, the labels).
+            what: what has that size, for the message (``tokenizer has {} tokens``).
+        """
+        expected, actual = self.hparams.get(option), None if values is None else len(values)
+        if actual is not None and expected is not None and actual != expected:
             raise ValueError(
-                f"the data's {what} {names} differ from the {what} this model was trained on {self.label_names}: "
-                f"its predictions would be named wrongly. Use data with the same {what}."
+                f"the model was built for {option}={expected} but the {what.format(actual)}; "
+                f"set {option} to {actual} or build both from the same training split"
             )
 
-    def check_tokenizer(self) -> None:
-        """Hook: raise when :attr:`tokenizer` does not fit the model (e.g. a vocabulary size)."""
+    def require_tokenizer(self) -> Tokenizer:
+        """The tokenizer, or one clear error when the model has none yet."""
+        if self.tokenizer is None:
+            raise RuntimeError(
+                "this model has no tokenizer: load it from a checkpoint or pretrained model, or fit it first"
+            )
+        return self.tokenizer
+
+    # Training, and metrics declared once, cloned per stage, reset and logged here.
+
+    def stage_metrics(self, **metrics: Metric) -> nn.ModuleDict:
+        """``{stage: MetricCollection}`` of ``loss`` (a weighted mean) and ``metrics``, one clone per stage.
+
+        A metric that was not updated in an epoch (e.g. BLEU of a character model) is not logged.
+        """
+        collection = MetricCollection({"loss": MeanMetric(), **metrics}, compute_groups=False)
+        return nn.ModuleDict({stage: collection.clone(prefix=f"{stage}_") for stage in STAGES})
+
+    def training_loss(self, batch: Any) -> Tensor:
+        """Hook: the loss of one training batch."""
+        raise NotImplementedError
+
+    def evaluate(self, batch: Any, stage: str) -> None:
+        """Hook: update ``self.metrics[stage]`` (its ``loss`` and the task's metrics) with one batch."""
+        raise NotImplementedError
+
+    def derived_metrics(self, stage: str, values: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Hook: figures computed from the epoch's metrics (e.g. perplexity from the loss)."""
+        return {}
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        """The training loss, logged as ``train_loss``."""
+        loss = self.training_loss(batch)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        """Accumulate the validation metrics."""
+        self.evaluate(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        """Accumulate the test metrics."""
+        self.evaluate(batch, "test")
+
+    def on_validation_epoch_start(self) -> None:
+        """Fresh metric state (made in this loop's grad mode: a standalone validate runs in inference mode)."""
+        self.metrics["val"].reset()
+
+    def on_test_epoch_start(self) -> None:
+        """Fresh metric state."""
+        self.metrics["test"].reset()
+
+    def on_validation_epoch_end(self) -> None:
+        """Log the validation metrics."""
+        self.log_stage("val")
+
+    def on_test_epoch_end(self) -> None:
+        """Log the test metrics."""
+        self.log_stage("test")
+
+    def log_stage(self, stage: str) -> None:
+        """Compute, log and reset the metrics of ``stage`` (those updated this epoch)."""
+        values: dict[str, Tensor] = {}
+        for name, metric in self.metrics[stage].items():
+            if metric.update_count == 0:
+                continue
+            value = metric.compute()
+            if isinstance(value, dict):  # e.g. entity precision, recall and F1
+                values.update({f"{stage}_{key}": item for key, item in value.items()})
+            else:
+                values[name] = value
+        values.update(self.derived_metrics(stage, values))
+        self.log_dict(values, prog_bar=True)
+        self.metrics[stage].reset()
+
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        """Log the global L2 norm of the gradients, before any clipping."""
+        norms = [p.grad.detach().norm(2) for p in self.parameters() if p.grad is not None]
+        if norms:
+            self.log("grad_norm", torch.linalg.vector_norm(torch.stack(norms)))
 
     def configure_optimizers(self) -> Any:
         """Build the injected optimizer and scheduler."""
@@ -141,67 +261,82 @@ class RNNTask(
             config = {"scheduler": scheduler, "interval": "step"}
         return {"optimizer": optimizer, "lr_scheduler": config}
 
-    # Validation and test metrics: accumulated by the steps, reset and logged once per epoch here.
+    # One inference API: predict() from Python, predict_step() under a Trainer, the CLI and serving.
 
-    def reset_metrics(self, stage: str) -> None:
-        """Hook: clear the metric state of ``stage`` (``val`` or ``test``)."""
+    @contextmanager
+    def inference(self) -> Iterator[RNNTask]:
+        """Eval mode without gradients for the block; the previous mode is restored after it."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield self
+        finally:
+            self.train(was_training)
 
-    def log_metrics(self, stage: str) -> None:
-        """Hook: compute and log the metrics of ``stage``, then clear them."""
+    def predict(self, inputs: Any, **options: Any) -> list[dict[str, Any]]:
+        """Predict from raw inputs: one JSON-able dict per input, in order.
 
-    def on_validation_epoch_start(self) -> None:
-        """Fresh metric state (made in this loop's grad mode: a standalone validate runs in inference mode)."""
-        self.reset_metrics("val")
+        Args:
+            inputs: one input or a list of them (texts, sentences, conditions, frame
+                sequences: what the task reads; see its :meth:`encode_inputs`).
+            **options: the task's prediction options (see :meth:`option_names`).
 
-    def on_test_epoch_start(self) -> None:
-        """Fresh metric state."""
-        self.reset_metrics("test")
+        Raises:
+            ValueError: for an unknown option or an input the task cannot read.
+        """
+        unknown = sorted(set(options) - set(self.option_names()))
+        if unknown:
+            raise ValueError(
+                f"unknown option(s) {unknown} for a {type(self).__name__}; its options are {self.option_names()}"
+            )
+        items = self.input_list(inputs)
+        if not items:
+            return []
+        with self.inference():
+            batch = self.transfer_batch_to_device(self.encode_inputs(items, **options), self.device, 0)
+            return self.predict_batch(batch, **options)
 
-    def on_validation_epoch_end(self) -> None:
-        """Log the validation metrics."""
-        self.log_metrics("val")
+    def input_list(self, inputs: Any) -> list[Any]:
+        """Hook: ``inputs`` as a list of inputs (here one string is one input; lists and tuples are lists)."""
+        return [inputs] if isinstance(inputs, str) else list(inputs)
 
-    def on_test_epoch_end(self) -> None:
-        """Log the test metrics."""
-        self.log_metrics("test")
+    def option_names(self) -> list[str]:
+        """The keyword options :meth:`predict` takes: those of :meth:`encode_inputs` and :meth:`predict_batch`."""
+        names = []
+        for hook in (self.encode_inputs, self.predict_batch):
+            parameters = inspect.signature(hook).parameters.values()
+            names += [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        return sorted(set(names))
 
-    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
-        """Log the global L2 norm of the gradients, before any clipping."""
-        norms = [p.grad.detach().norm(2) for p in self.parameters() if p.grad is not None]
-        if norms:
-            self.log("grad_norm", torch.linalg.vector_norm(torch.stack(norms)))
+    def encode_inputs(self, inputs: list[Any], **options: Any) -> Any:
+        """Hook: a batch (of the data modules' batch type) from a list of raw inputs, with clear input errors."""
+        raise NotImplementedError
 
-    # What the model learned from its data besides weights, saved with it.
+    def predict_batch(self, batch: Any, **options: Any) -> list[dict[str, Any]]:
+        """Hook: one output dict per row of ``batch`` (a raw-input batch or one of the data module's)."""
+        raise NotImplementedError
 
-    def data_state(self) -> dict[str, Any]:
-        """Hook: the JSON-able things the model took from its data (the tokenizer; subclasses add labels)."""
-        return {"tokenizer": None if self.tokenizer is None else self.tokenizer.to_dict()}
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
+        """:meth:`predict_batch` on one batch of a data module's ``predict_dataloader``."""
+        return self.predict_batch(batch)
 
-    def load_data_state(self, state: dict[str, Any]) -> None:
-        """Hook: restore what :meth:`data_state` returned."""
-        if state.get("tokenizer") is not None:
-            self.tokenizer = tokenizer_from_dict(state["tokenizer"])
+    # Checkpoints carry the data state; artifacts too (save_pretrained and push_to_hub from ModelHubMixin).
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the tokenizer (and labels), the task class and the format version with the weights."""
+        """Store the data state, the task class and the format version with the weights."""
         checkpoint["rnnzoo"] = {
-            "format": CHECKPOINT_FORMAT,
+            "format": FORMAT,
             "version": __version__,
-            "task": f"{type(self).__module__}.{type(self).__qualname__}",
-            **self.data_state(),
+            "task": class_path(type(self)),
+            "data_state": self.data_state.to_dict(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the tokenizer (and labels); refuse checkpoints from a newer, unknown format."""
+        """Restore the data state; refuse checkpoints from a newer, unknown format."""
         stored = checkpoint.get("rnnzoo", {})
-        if stored.get("format", CHECKPOINT_FORMAT) > CHECKPOINT_FORMAT:
-            raise ValueError(
-                f"this checkpoint has rnnzoo format {stored['format']} (written by rnnzoo {stored.get('version')}); "
-                f"this rnnzoo ({__version__}) reads format {CHECKPOINT_FORMAT} or older: upgrade rnnzoo"
-            )
-        self.load_data_state(stored)
-
-    # Pretrained artifacts (save_pretrained and push_to_hub come from ModelHubMixin).
+        check_format(stored.get("format"), "this checkpoint", stored.get("version"))
+        self.data_state = DataState.from_dict(stored.get("data_state", stored))  # format 1 kept the fields flat
 
     def _save_pretrained(self, save_directory: Path) -> None:
         """Write ``model.safetensors``, ``tokenizer.json`` and ``config.json`` (called by ``save_pretrained``)."""
@@ -239,22 +374,50 @@ class RNNTask(
         Every file is checked against its recorded sha256. Called on :class:`RNNTask`
         it returns whatever task the artifact holds; on a subclass, it checks the kind.
         """
-        from rnnzoo.hub.artifact import read_artifact, resolve
+        from rnnzoo.hub.artifact import read_artifact, resolve  # the hub imports tasks; tasks reach it on call
 
         return read_artifact(resolve(source, revision), expected=cls, map_location=map_location)
 
 
-def load_task(ckpt_path: str, map_location: str | torch.device = "cpu") -> RNNTask:
-    """Load any rnnzoo task from a Lightning checkpoint, tokenizer included.
+def data_state_of(datamodule: Any) -> DataState:
+    """A data module's :class:`DataState`: its ``data_state()``, or, for other data modules, their attributes.
+
+    A LightningDataModule of your own needs no ``data_state()``: its ``tokenizer``,
+    ``char_tokenizer``, ``labels`` and ``label_names`` attributes are read when present.
+    """
+    if hasattr(datamodule, "data_state"):
+        return datamodule.data_state()
+    return DataState(
+        tokenizer=getattr(datamodule, "tokenizer", None),
+        char_tokenizer=getattr(datamodule, "char_tokenizer", None),
+        labels=getattr(datamodule, "labels", None),
+        label_names=getattr(datamodule, "label_names", None),
+    )
+
+
+def perplexity(loss: Tensor) -> Tensor:
+    """``exp(loss)`` of a loss in nats per token."""
+    return torch.exp(loss)
+
+
+def bits(loss: Tensor) -> Tensor:
+    """A loss in nats as bits."""
+    return loss / math.log(2)
+
+
+def load_task(ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu") -> RNNTask:
+    """Load any rnnzoo task from a Lightning checkpoint, its data state included.
 
     The task class is read from the checkpoint, so callers need not know it.
+
+    Raises:
+        FileNotFoundError: when there is no file at ``ckpt_path``.
+        ValueError: for a file that is not an rnnzoo checkpoint.
     """
     if not os.path.isfile(ckpt_path):
-        raise FileNotFoundError(f"no checkpoint at {ckpt_path!r}")
+        raise FileNotFoundError(f"no checkpoint at {str(ckpt_path)!r}")
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    task = checkpoint.get("rnnzoo", {}).get("task")
+    task = checkpoint.get("rnnzoo", {}).get("task") if isinstance(checkpoint, dict) else None
     if task is None:
-        raise ValueError(f"{ckpt_path!r} is not an rnnzoo checkpoint (it names no rnnzoo task)")
-    module, _, name = task.rpartition(".")
-    cls = getattr(importlib.import_module(module), name)
-    return cls.load_from_checkpoint(ckpt_path, map_location=map_location)
+        raise ValueError(f"{str(ckpt_path)!r} is not an rnnzoo checkpoint (it names no rnnzoo task)")
+    return import_class(task).load_from_checkpoint(ckpt_path, map_location=map_location)

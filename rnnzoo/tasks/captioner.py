@@ -17,7 +17,7 @@ The decoder (any registered cell) writes the sequence one token at a time, and
   token embedding at the first step and zeros take its place afterwards.
 
 With ``attention`` (image condition only) every decoder output attends over the
-CNN's spatial features (:mod:`rnnzoo.attention`) and ``tanh(W [h_t; c_t])`` feeds the
+CNN's spatial features (:mod:`rnnzoo.nn.attention`) and ``tanh(W [h_t; c_t])`` feeds the
 output layer, as Show, Attend and Tell does with soft attention (the context is
 read after the step, Luong-style, so teacher forcing runs in one call). Training
 reads the reference (teacher forcing); generation (greedy, sampling, beam search)
@@ -27,7 +27,7 @@ goes through :mod:`rnnzoo.decoding` with :meth:`Captioner.step`.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import warnings
 from typing import Any, Literal
 
 import torch
@@ -35,42 +35,22 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torch.nn import functional as F
 from torchmetrics import MeanMetric
-from torchmetrics.text import SacreBLEUScore
 
-from rnnzoo import decoding
-from rnnzoo.attention import Attention
 from rnnzoo.batches import CaptionBatch
-from rnnzoo.images import load_image, prepare_image
-from rnnzoo.tasks.base import RNNTask
+from rnnzoo.decoding import GenerationConfig
+from rnnzoo.images import IMAGENET_MEAN, IMAGENET_STD, load_image, prepare_image
+from rnnzoo.metrics import BLEU
+from rnnzoo.nn.attention import Attention
+from rnnzoo.nn.bridge import StateBridge
+from rnnzoo.nn.cnn import SmallCNN
+from rnnzoo.tasks.generative import GenerativeTask
 from rnnzoo.tokenizers import TextTokenizer, special_ids
 
 ConditionKind = Literal["category", "vector", "image"]
 Conditioning = Literal["init_state", "first_input"]
 
 
-class SmallCNN(nn.Module):
-    """Three ``conv 3x3 -> batch norm -> ReLU -> max-pool 2`` blocks: ``[B, C, H, W] -> [B, channels, H/8, W/8]``.
-
-    Args:
-        in_channels: channels of the input images.
-        channels: channels of every block.
-    """
-
-    def __init__(self, in_channels: int, channels: int) -> None:
-        super().__init__()
-        blocks: list[nn.Module] = []
-        for block in range(3):
-            conv = nn.Conv2d(in_channels if block == 0 else channels, channels, 3, padding=1)
-            blocks += [conv, nn.BatchNorm2d(channels), nn.ReLU()]
-            blocks.append(nn.MaxPool2d(2))
-        self.layers = nn.Sequential(*blocks)
-
-    def forward(self, images: Tensor) -> Tensor:
-        """Spatial feature maps of ``images``."""
-        return self.layers(images)
-
-
-class Captioner(RNNTask):
+class Captioner(GenerativeTask):
     """Condition encoder -> recurrent decoder, trained with teacher forcing, decoded by :mod:`rnnzoo.decoding`.
 
     Logs ``train_loss``, ``grad_norm``, and for validation and test ``*_loss``
@@ -166,19 +146,14 @@ class Captioner(RNNTask):
             dropout=dropout,
             **(cell_options or {}),
         )
-        state = self.decoder.initial_state(1)
-        self._state_tensors = 1 if isinstance(state, Tensor) else len(state)
         self.bridge = None
         if not first_input:
-            self.bridge = nn.Linear(condition_size, self._state_tensors * num_layers * hidden_size)
+            self.bridge = StateBridge(condition_size, hidden_size, num_layers, len(self.decoder.state_names))
         self.attention = Attention("additive", hidden_size, cnn_channels) if attention else None
         self.combine = nn.Linear(hidden_size + cnn_channels, hidden_size) if attention else None
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
-        self.categories: list[str] | None = None
-        self.losses = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
-        self.exact = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
-        self.bleu = nn.ModuleDict({stage: SacreBLEUScore(n_gram=4, tokenize="none") for stage in ("val", "test")})
+        self.metrics = self.stage_metrics(bleu=BLEU(n_gram=4, tokenize="none"), exact=MeanMetric())
 
     # The model.
 
@@ -211,7 +186,7 @@ class Captioner(RNNTask):
             if tuple(condition.shape[2:]) != (hp.image_size, hp.image_size):
                 raise ValueError(
                     f"images must be {hp.image_size}x{hp.image_size} (image_size), got {list(condition.shape[2:])}; "
-                    "resize them with rnnzoo.data.captioning.prepare_image"
+                    "resize them with rnnzoo.images.prepare_image"
                 )
             maps = self.cnn(condition.float())  # [B, C, H/8, W/8]
             memory = maps.flatten(2).transpose(1, 2)  # [B, S, C]: what attention reads
@@ -223,9 +198,7 @@ class Captioner(RNNTask):
             rnn = self.decoder.initial_state(batch, z.device, z.dtype)
             state["feed"] = z
         else:
-            parts = torch.tanh(self.bridge(z)).view(batch, self._state_tensors, hp.num_layers, hp.hidden_size)
-            tensors = tuple(parts[:, k].transpose(0, 1).contiguous() for k in range(self._state_tensors))
-            rnn = tensors[0] if self._state_tensors == 1 else tensors
+            rnn = self.bridge(z)
         state["rnn"] = rnn
         if self.attention is not None:
             state.update(memory=memory, keys=self.attention.keys(memory))
@@ -261,16 +234,6 @@ class Captioner(RNNTask):
         never = [pad_id] if bos_id is None else [pad_id, bos_id]
         return logits.squeeze(1).index_fill(1, torch.tensor(never, device=logits.device), float("-inf")), state
 
-    @staticmethod
-    def reorder_state(state: dict[str, Any], indices: Tensor) -> dict[str, Any]:
-        """Rows ``indices`` of a decoder state (beam search): the backbone state has the batch on dim 1."""
-        return {
-            key: decoding.backbone_reorder(value, indices)
-            if key == "rnn"
-            else decoding.index_select_state(value, indices)
-            for key, value in state.items()
-        }
-
     def forward(self, condition: Tensor, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Logits ``[B, T, V]`` of the next token at every position of ``tokens [B, T]`` (teacher forcing).
 
@@ -289,106 +252,79 @@ class Captioner(RNNTask):
         loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=0)
         return loss, int((targets != 0).sum())
 
-    def training_step(self, batch: CaptionBatch, batch_idx: int) -> Tensor:
+    def training_loss(self, batch: CaptionBatch) -> Tensor:
         """Cross-entropy per target token (padding ignored)."""
-        loss, _ = self._loss(batch)
-        self.log("train_loss", loss, prog_bar=True)
-        return loss
+        return self._loss(batch)[0]
 
-    def _evaluate(self, batch: CaptionBatch, stage: str) -> None:
+    def evaluate(self, batch: CaptionBatch, stage: str) -> None:
+        """Accumulate the loss and, for word vocabularies, BLEU-4 and exact match against every reference."""
+        metrics = self.metrics[stage]
         loss, tokens = self._loss(batch)
-        self.losses[stage].update(loss, weight=tokens)
+        metrics["loss"].update(loss, weight=tokens)
         if not isinstance(self.tokenizer, TextTokenizer):
             return
         beam = self.hparams.val_beam_size if stage == "val" else self.hparams.test_beam_size
-        hypotheses = [row[0] for row in self.decode_ids(batch.condition, beam_size=beam)]
+        hypotheses = [row[0] for row in self.generate_hypotheses(batch, GenerationConfig(beam_size=beam))]
         texts = [" ".join(self.tokenizer.id_to_token(i) for i in h.tokens.tolist()) for h in hypotheses]
         references = [[" ".join(self.tokenizer.words(r)) for r in refs] for refs in batch.references]
-        self.bleu[stage].update(texts, references)
-        self.exact[stage].update(torch.tensor([float(t in refs) for t, refs in zip(texts, references, strict=True)]))
+        metrics["bleu"].update(texts, references)
+        metrics["exact"].update(torch.tensor([float(t in refs) for t, refs in zip(texts, references, strict=True)]))
 
-    def validation_step(self, batch: CaptionBatch, batch_idx: int) -> None:
-        """Accumulate loss (and BLEU / exact match for word vocabularies)."""
-        self._evaluate(batch, "val")
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Also read one-layer checkpoints of format 1, whose bridge was one linear layer for all state tensors."""
+        super().on_load_checkpoint(checkpoint)
+        weights = checkpoint.get("state_dict", {})
+        if "bridge.weight" in weights and self.bridge is not None and self.hparams.num_layers == 1:
+            for name in ("weight", "bias"):
+                parts = weights.pop(f"bridge.{name}").chunk(len(self.bridge.projections))
+                weights.update({f"bridge.projections.{k}.{name}": part for k, part in enumerate(parts)})
 
-    def test_step(self, batch: CaptionBatch, batch_idx: int) -> None:
-        """Accumulate loss (and BLEU / exact match for word vocabularies)."""
-        self._evaluate(batch, "test")
+    # Categories and tokenizer, from the data module at setup and from checkpoints after.
 
-    def on_validation_epoch_start(self) -> None:
-        """Fresh metric state."""
-        self._reset("val")
+    @property
+    def categories(self) -> list[str] | None:
+        """The category names by index (a category condition), from the data."""
+        return self.label_names
 
-    def on_test_epoch_start(self) -> None:
-        """Fresh metric state."""
-        self._reset("test")
+    def check_data_state(self) -> None:
+        """The tokenizer needs start, end and padding ids and ``vocab_size`` entries; categories ``num_categories``."""
+        if self.tokenizer is not None:
+            special_ids(self.tokenizer)
+        self.check_size("vocab_size", self.tokenizer, "tokenizer has {} tokens")
+        if self.hparams.condition == "category":
+            self.check_size("num_categories", self.labels, "data has {} categories")
 
-    def _reset(self, stage: str) -> None:
-        for metrics in (self.losses, self.exact, self.bleu):
-            metrics[stage].reset()
+    # Generation (rnnzoo.decoding through GenerativeTask) and inference.
 
-    def on_validation_epoch_end(self) -> None:
-        """Log val_loss, val_ppl (and val_bleu, val_exact)."""
-        self._log_metrics("val")
+    def generation_defaults(self) -> GenerationConfig:
+        """Greedy (beam 1), the model's length penalty and ``max_decode_length``."""
+        return GenerationConfig(self.hparams.max_decode_length, length_penalty=self.hparams.length_penalty)
 
-    def on_test_epoch_end(self) -> None:
-        """Log test_loss, test_ppl (and test_bleu, test_exact)."""
-        self._log_metrics("test")
+    def end_token(self) -> int:
+        """The tokenizer's end token."""
+        return special_ids(self.require_tokenizer())[2]
 
-    def _log_metrics(self, stage: str) -> None:
-        loss = self.losses[stage].compute()
-        self.log(f"{stage}_loss", loss, prog_bar=True)
-        self.log(f"{stage}_ppl", torch.exp(loss))
-        if isinstance(self.tokenizer, TextTokenizer):
-            self.log(f"{stage}_bleu", 100 * self.bleu[stage].compute(), prog_bar=True)
-            self.log(f"{stage}_exact", self.exact[stage].compute())
-        self._reset(stage)
+    def start(self, batch: CaptionBatch) -> tuple[Tensor, dict[str, Any], None]:
+        """Encode the conditions and read ``<bos>``."""
+        _, bos_id, _ = special_ids(self.require_tokenizer())
+        state = self.encode(batch.condition)
+        bos = torch.full((batch.condition.shape[0],), bos_id, dtype=torch.long, device=batch.condition.device)
+        logits, state = self.step(bos, state)
+        return logits, state, None
 
-    # Tokenizer and categories, from the data module at setup and from checkpoints after.
+    def input_list(self, inputs: Any) -> list[Any]:
+        """One category, path, feature vector or image is one input; otherwise a list of them."""
+        single = isinstance(inputs, str | int | os.PathLike) or (
+            isinstance(inputs, Tensor) and inputs.dim() in (1, 3) and self.hparams.condition != "category"
+        )
+        return [inputs] if single else list(inputs)
 
-    def setup(self, stage: str) -> None:
-        """Take the tokenizer and the categories from the data module; check they fit the model."""
-        super().setup(stage)
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        categories = getattr(datamodule, "categories", None)
-        if categories is None or self.hparams.condition != "category":
-            return
-        if len(categories) != self.hparams.num_categories:
-            raise ValueError(
-                f"the model was built for num_categories={self.hparams.num_categories} but the data has "
-                f"{len(categories)}; set num_categories to {len(categories)}"
-            )
-        if self.categories is None:
-            self.categories = list(categories)
-        elif list(categories) != self.categories:
-            raise ValueError(
-                f"the data's categories {categories} differ from the model's {self.categories}: use the same data"
-            )
+    def encode_inputs(self, inputs: list[Any], **options: Any) -> CaptionBatch:
+        """Raw conditions -> a :class:`~rnnzoo.batches.CaptionBatch` without targets.
 
-    def check_tokenizer(self) -> None:
-        """The tokenizer must have ``vocab_size`` entries and start, end and padding ids."""
-        if self.tokenizer is None:
-            return
-        special_ids(self.tokenizer)
-        if len(self.tokenizer) != self.hparams.vocab_size:
-            raise ValueError(
-                f"the tokenizer has {len(self.tokenizer)} tokens but the model was built for "
-                f"vocab_size={self.hparams.vocab_size}; build both from the same training split"
-            )
-
-    def data_state(self) -> dict[str, Any]:
-        """The tokenizer and the categories, saved with the model."""
-        return {**super().data_state(), "categories": self.categories}
-
-    def load_data_state(self, state: dict[str, Any]) -> None:
-        """Restore the tokenizer and the categories."""
-        super().load_data_state(state)
-        self.categories = state.get("categories")
-
-    # Inference.
-
-    def condition_tensor(self, conditions: Sequence[Any]) -> Tensor:
-        """A batch from raw conditions: category names (or indices), feature vectors, image tensors or image paths.
+        Conditions are category names (or indices), feature vectors, raw images (``[C, H, W]``
+        or ``[H, W, C]``, uint8 0-255 or float 0-1; resized and normalised as the data
+        module did) or image file paths.
 
         Raises:
             KeyError: for an unknown category, listing the known ones.
@@ -396,133 +332,55 @@ class Captioner(RNNTask):
         """
         hp = self.hparams
         if hp.condition == "category":
-            names = self.categories or [str(i) for i in range(hp.num_categories)]
-            index = {name: position for position, name in enumerate(names)}
-            unknown = [c for c in conditions if not isinstance(c, int) and str(c) not in index]
-            if unknown:
-                raise KeyError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {unknown}; known: {names}")
-            ids = [c if isinstance(c, int) else index[str(c)] for c in conditions]
-            bad = [i for i in ids if not 0 <= i < hp.num_categories]
-            if bad:
-                raise KeyError(f"category indices {bad} are outside [0, {hp.num_categories})")
-            return torch.tensor(ids, dtype=torch.long, device=self.device)
-        if hp.condition == "vector":
-            return torch.stack([torch.as_tensor(c, dtype=torch.float) for c in conditions]).to(self.device)
-        images = [load_image(c) if isinstance(c, str | os.PathLike) else torch.as_tensor(c) for c in conditions]
-        images = [self._prepare_image(image) for image in images]
-        return torch.stack(images).to(self.device)
+            condition = self._category_indices(inputs)
+        elif hp.condition == "vector":
+            condition = torch.stack([torch.as_tensor(c, dtype=torch.float) for c in inputs])
+        else:
+            options = self.data_state.options
+            mean, std = options.get("mean", IMAGENET_MEAN), options.get("std", IMAGENET_STD)
+            images = [load_image(c) if isinstance(c, str | os.PathLike) else torch.as_tensor(c) for c in inputs]
+            condition = torch.stack([prepare_image(i, hp.image_size, hp.image_channels, mean, std) for i in images])
+        count = len(inputs)
+        return CaptionBatch(condition, torch.zeros(count, 0, dtype=torch.long), torch.zeros(count), [[]] * count)
 
-    def _prepare_image(self, image: Tensor) -> Tensor:
-        return prepare_image(image, self.hparams.image_size, self.hparams.image_channels)
+    def _category_indices(self, conditions: list[Any]) -> Tensor:
+        count = self.hparams.num_categories
+        names = self.categories or [str(i) for i in range(count)]
+        index = {name: position for position, name in enumerate(names)}
+        unknown = [c for c in conditions if not isinstance(c, int) and str(c) not in index]
+        if unknown:
+            raise KeyError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {unknown}; known: {names}")
+        ids = [c if isinstance(c, int) else index[str(c)] for c in conditions]
+        bad = [i for i in ids if not 0 <= i < count]
+        if bad:
+            raise KeyError(f"category indices {bad} are outside [0, {count})")
+        return torch.tensor(ids, dtype=torch.long)
 
-    @torch.no_grad()
-    def decode_ids(
-        self,
-        condition: Tensor,
-        beam_size: int = 1,
-        n_best: int = 1,
-        length_penalty: float | None = None,
-        max_length: int | None = None,
-        temperature: float | None = None,
-        top_k: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> list[list[decoding.Hypothesis]]:
-        """Generate from a batch of conditions: greedy (``beam_size=1``), beam search, or sampling.
+    def caption(self, conditions: Any, beam_size: int = 1, **options: Any) -> list[str]:
+        """Generate one text per condition: an alias of :meth:`predict`.
 
         Args:
-            condition: a batch of conditions (see :class:`CaptionBatch`).
-            beam_size: beams per condition; 1 is greedy.
-            n_best: hypotheses per condition (beam search).
-            length_penalty: GNMT alpha (default: the model's ``length_penalty``).
-            max_length: most tokens, end included (default: ``max_decode_length``).
-            temperature: sample with this temperature instead of searching (``beam_size`` must be 1).
-            top_k: with ``temperature``, sample among the ``k`` most likely tokens.
-            generator: with ``temperature``, a seeded generator.
-
-        Returns:
-            For every condition, its best hypotheses (ids without ``<bos>``/``<eos>``), best first.
-        """
-        if self.tokenizer is None:
-            raise RuntimeError("this model has no tokenizer: load it from a checkpoint, or fit it first")
-        _, bos_id, eos_id = special_ids(self.tokenizer)
-        max_length = self.hparams.max_decode_length if max_length is None else max_length
-        alpha = self.hparams.length_penalty if length_penalty is None else length_penalty
-        was_training = self.training
-        self.eval()
-        try:
-            state = self.encode(condition)
-            bos = torch.full((condition.shape[0],), bos_id, dtype=torch.long, device=condition.device)
-            logits, state = self.step(bos, state)
-            return decoding.decode(
-                self.step,
-                logits,
-                state,
-                max_length,
-                eos_id,
-                beam_size,
-                n_best,
-                alpha,
-                self.reorder_state,
-                temperature,
-                top_k,
-                generator,
-            )
-        finally:
-            self.train(was_training)
-
-    def _text(self, ids: Tensor) -> str:
-        if isinstance(self.tokenizer, TextTokenizer):
-            return self.tokenizer.detokenize(ids)
-        return self.tokenizer.decode(ids)
-
-    @torch.no_grad()
-    def generate_n_best(
-        self,
-        conditions: Any,
-        beam_size: int = 1,
-        n_best: int = 1,
-        temperature: float | None = None,
-        top_k: int | None = None,
-        seed: int | None = None,
-        max_length: int | None = None,
-        length_penalty: float | None = None,
-    ) -> list[list[tuple[str, float]]]:
-        """Generate from raw conditions with the stored tokenizer: ``(text, score)`` pairs, best first.
-
-        See :meth:`generate` for the arguments; greedy and sampled texts have no score (NaN).
-        """
-        single = isinstance(conditions, str | int | os.PathLike) or (
-            isinstance(conditions, Tensor) and conditions.dim() in (1, 3) and self.hparams.condition != "category"
-        )
-        conditions = [conditions] if single else list(conditions)
-        if not conditions:
-            return []
-        generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
-        hypotheses = self.decode_ids(
-            self.condition_tensor(conditions),
-            beam_size,
-            n_best,
-            length_penalty,
-            max_length,
-            temperature,
-            top_k,
-            generator,
-        )
-        return [[(self._text(h.tokens), h.score) for h in row] for row in hypotheses]
-
-    def generate(self, conditions: Any, beam_size: int = 1, **options: Any) -> list[str]:
-        """Generate one text per condition in one call.
-
-        Args:
-            conditions: one condition or several: category names (``"Russian"``) or indices,
-                feature vectors, raw images (``[C, H, W]`` or ``[H, W, C]``, uint8 0-255 or float
-                0-1; resized and normalised as the data module does with its default mean/std)
-                or image file paths.
+            conditions: one condition or several (see :meth:`encode_inputs`).
             beam_size: beams per condition; 1 is greedy (or sampling with a ``temperature``).
-            **options: ``n_best``, ``temperature``, ``top_k``, ``seed``, ``max_length``, ``length_penalty``.
+            **options: any other :class:`~rnnzoo.decoding.GenerationConfig` option (``temperature``,
+                ``top_k``, ``top_p``, ``seed``, ``max_length``, ``length_penalty`` ...).
 
         Raises:
             KeyError: for an unknown category.
             ValueError: for an image of the wrong channel count or an unreadable image file.
         """
-        return [row[0][0] for row in self.generate_n_best(conditions, beam_size, **options)]
+        return [output["text"] for output in self.predict(conditions, beam_size=beam_size, **options)]
+
+    def generate(self, conditions: Any, beam_size: int = 1, **options: Any) -> list[str]:
+        """Deprecated alias of :meth:`caption`."""
+        warnings.warn("Captioner.generate is renamed Captioner.caption", DeprecationWarning, stacklevel=2)
+        return self.caption(conditions, beam_size, **options)
+
+    def generate_n_best(
+        self, conditions: Any, beam_size: int = 1, n_best: int = 1, **options: Any
+    ) -> list[list[tuple[str, float]]]:
+        """Deprecated: use ``predict(conditions, beam_size=..., n_best=...)``; ``(text, score)`` pairs, best first."""
+        warnings.warn("Captioner.generate_n_best is deprecated: use predict()", DeprecationWarning, stacklevel=2)
+        outputs = self.predict(conditions, beam_size=beam_size, n_best=n_best, **options)
+        nan = float("nan")
+        return [[(h["text"], nan if h["score"] is None else h["score"]) for h in o.get("n_best", [o])] for o in outputs]

@@ -1,7 +1,7 @@
 """Many-to-one: read a whole sequence, decide at the end (sentiment, topic, intent).
 
 Tokens are embedded, read by any registered backbone (usually bidirectional),
-pooled over their real steps only (:class:`~rnnzoo.pooling.SequencePooling`),
+pooled over their real steps only (:class:`~rnnzoo.nn.SequencePooling`),
 and a linear head scores the classes. Padding never changes a prediction: the
 backbone gets each sequence's length and the pooling masks what is beyond it.
 """
@@ -15,15 +15,11 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from rnnzoo.data.batching import pad_sequences
-from rnnzoo.pooling import PoolingMode, SequencePooling
+from rnnzoo.batches import ClassificationBatch, pad_sequences
+from rnnzoo.nn.pooling import PoolingMode, SequencePooling
 from rnnzoo.tasks.base import RNNTask
-
-Batch = tuple[Tensor, Tensor, Tensor]
-"""``(tokens [B, T], lengths [B], labels [B])``."""
 
 
 class Classifier(RNNTask):
@@ -93,21 +89,9 @@ class Classifier(RNNTask):
         self.head = nn.Linear(self.backbone.output_size, num_classes)
         weights = torch.tensor(class_weights, dtype=torch.float) if isinstance(class_weights, list) else None
         self.register_buffer("class_weight", weights if weights is not None else torch.ones(num_classes))
-        self.labels: list[int | str] | None = None
-        self.label_names: list[str] | None = None
-        self.metrics = nn.ModuleDict(
-            {
-                stage: MetricCollection(
-                    {
-                        "acc": MulticlassAccuracy(num_classes, average="micro"),
-                        "f1": MulticlassF1Score(num_classes, average="macro"),
-                    },
-                    prefix=f"{stage}_",
-                )
-                for stage in ("val", "test")
-            }
+        self.metrics = self.stage_metrics(
+            acc=MulticlassAccuracy(num_classes, average="micro"), f1=MulticlassF1Score(num_classes, average="macro")
         )
-        self.losses = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
 
     def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``tokens [B, T]`` with real ``lengths [B]`` (None: no padding) -> logits ``[B, num_classes]``."""
@@ -122,91 +106,71 @@ class Classifier(RNNTask):
         """Cross-entropy, weighted per class."""
         return F.cross_entropy(logits.float(), labels, weight=self.class_weight)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+    def training_loss(self, batch: ClassificationBatch) -> Tensor:
         """Cross-entropy of one batch; also logs how much of it is padding."""
         tokens, lengths, labels = batch
-        loss = self.loss(self(tokens, lengths), labels)
-        self.log("train_loss", loss, prog_bar=True)
         self.log("train_padding_efficiency", lengths.sum() / tokens.numel(), on_step=False, on_epoch=True)
-        return loss
+        return self.loss(self(tokens, lengths), labels)
 
-    def _evaluate(self, batch: Batch, stage: str) -> None:
+    def evaluate(self, batch: ClassificationBatch, stage: str) -> None:
+        """Accumulate loss, accuracy and macro-F1."""
         tokens, lengths, labels = batch
         logits = self(tokens, lengths)
-        self.losses[stage].update(self.loss(logits, labels), weight=labels.numel())
-        self.metrics[stage].update(logits, labels)
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        """Accumulate loss, accuracy and macro-F1."""
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        """Accumulate loss, accuracy and macro-F1."""
-        self._evaluate(batch, "test")
-
-    def reset_metrics(self, stage: str) -> None:
-        """Clear the metric state of ``stage``."""
-        self.losses[stage].reset()
-        self.metrics[stage].reset()
-
-    def log_metrics(self, stage: str) -> None:
-        """Log ``{stage}_loss``, ``{stage}_acc`` and ``{stage}_f1``, then clear them."""
-        self.log(f"{stage}_loss", self.losses[stage].compute(), prog_bar=True)
-        self.log_dict(self.metrics[stage].compute(), prog_bar=True)
-        self.reset_metrics(stage)
-
-    def predict_step(self, batch: Batch, batch_idx: int) -> list[dict[str, Any]]:
-        """One ``{"label", "probabilities"}`` dict per text (see :meth:`classify`)."""
-        tokens, lengths, _ = batch
-        return self._describe(self(tokens, lengths).float().softmax(-1))
+        metrics = self.metrics[stage]
+        metrics["loss"].update(self.loss(logits, labels), weight=labels.numel())
+        metrics["acc"].update(logits, labels)
+        metrics["f1"].update(logits, labels)
 
     # Labels and tokenizer, from the data module at setup and from checkpoints after.
 
     def setup(self, stage: str) -> None:
-        """Take the tokenizer and labels from the data module; check they fit the model."""
+        """Take the tokenizer and labels from the data module; with balanced class weights, count the classes."""
         super().setup(stage)
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is None or not hasattr(datamodule, "labels"):
-            return
-        self.adopt_labels(datamodule, "num_classes", "classes")
-        if self.hparams.class_weights == "balanced" and stage == "fit":
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if self.hparams.class_weights == "balanced" and stage == "fit" and hasattr(datamodule, "class_counts"):
             counts = torch.tensor(datamodule.class_counts, dtype=torch.float).clamp(min=1)
             self.class_weight.copy_(counts.sum() / (len(counts) * counts))
 
-    def check_tokenizer(self) -> None:
-        """The tokenizer must have exactly ``vocab_size`` entries."""
-        if self.tokenizer is not None and len(self.tokenizer) != self.hparams.vocab_size:
-            raise ValueError(
-                f"the tokenizer has {len(self.tokenizer)} tokens but the model was built for "
-                f"vocab_size={self.hparams.vocab_size}; build both from the same training split"
-            )
-
-    def data_state(self) -> dict[str, Any]:
-        """The tokenizer and the labels, saved with the model."""
-        return {**super().data_state(), "labels": self.labels, "label_names": self.label_names}
-
-    def load_data_state(self, state: dict[str, Any]) -> None:
-        """Restore the tokenizer and the labels."""
-        super().load_data_state(state)
-        self.labels, self.label_names = state.get("labels"), state.get("label_names")
+    def check_data_state(self) -> None:
+        """The tokenizer must have ``vocab_size`` entries, the labels ``num_classes``."""
+        self.check_size("vocab_size", self.tokenizer, "tokenizer has {} tokens")
+        self.check_size("num_classes", self.labels, "data has {} classes")
 
     # Inference.
 
-    def _describe(self, probabilities: Tensor) -> list[dict[str, Any]]:
+    def encode_inputs(self, inputs: list[str], *, max_length: int | None = None, **options: Any) -> ClassificationBatch:
+        """Texts -> a :class:`~rnnzoo.batches.ClassificationBatch`, cut to ``max_length`` tokens.
+
+        ``max_length`` defaults to the data's (as in training).
+
+        Raises:
+            ValueError: for a text that is empty after tokenization.
+        """
+        max_length = max_length or self.data_state.options.get("max_length")
+        ids = self.require_tokenizer().encode_batch(list(inputs), max_length)
+        empty = [position for position, row in enumerate(ids) if not row]
+        if empty:
+            raise ValueError(f"text(s) {empty} are empty after tokenization: there is nothing to classify")
+        tokens, lengths = pad_sequences([torch.tensor(row, dtype=torch.long) for row in ids])
+        return ClassificationBatch(tokens, lengths, torch.full((len(ids),), -1))
+
+    def predict_batch(self, batch: ClassificationBatch, **options: Any) -> list[dict[str, Any]]:
+        """One ``{"label", "probabilities"}`` dict per text: the label value, and label name -> probability."""
+        tokens, lengths, _ = batch
+        probabilities = self(tokens, lengths).float().softmax(-1).cpu()
         names = self.label_names or [str(index) for index in range(self.hparams.num_classes)]
         labels = self.labels or list(range(self.hparams.num_classes))
         return [
             {"label": labels[int(row.argmax())], "probabilities": dict(zip(names, row.tolist(), strict=True))}
-            for row in probabilities.cpu()
+            for row in probabilities
         ]
 
-    @torch.no_grad()
     def classify(self, texts: str | Sequence[str], max_length: int | None = None) -> list[dict[str, Any]]:
-        """Classify raw texts with the stored tokenizer.
+        """Classify raw texts: an alias of :meth:`predict`.
 
         Args:
             texts: one text or several.
-            max_length: cut each text to this many tokens (as in training), or None.
+            max_length: cut each text to this many tokens (default: as in training).
 
         Returns:
             One dict per text: ``label`` (the label value, e.g. ``"positive"`` or ``1``)
@@ -215,20 +179,4 @@ class Classifier(RNNTask):
         Raises:
             ValueError: for an empty text, which holds nothing to classify.
         """
-        if self.tokenizer is None:
-            raise RuntimeError("this model has no tokenizer: load it from a checkpoint, or fit it first")
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts:
-            return []
-        ids = self.tokenizer.encode_batch(texts, max_length)
-        empty = [position for position, row in enumerate(ids) if not row]
-        if empty:
-            raise ValueError(f"text(s) {empty} are empty after tokenization: there is nothing to classify")
-        tokens, lengths = pad_sequences([torch.tensor(row, dtype=torch.long) for row in ids])
-        was_training = self.training
-        self.eval()
-        try:
-            probabilities = self(tokens.to(self.device), lengths).float().softmax(-1)
-        finally:
-            self.train(was_training)
-        return self._describe(probabilities)
+        return self.predict(texts, max_length=max_length)

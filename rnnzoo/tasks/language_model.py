@@ -14,26 +14,29 @@ next one from h_t. Training follows the seed recipe:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torchmetrics import MeanMetric
 
-from rnnzoo import decoding
+from rnnzoo.batches import PromptBatch, TokenChunk, pad_sequences
 from rnnzoo.cells import State, map_state
-from rnnzoo.tasks.base import RNNTask
+from rnnzoo.decoding import GenerationConfig
+from rnnzoo.tasks.base import bits
+from rnnzoo.tasks.generative import GenerativeTask
 
 
-class LanguageModel(RNNTask):
+class LanguageModel(GenerativeTask):
     """Embedding -> recurrent backbone -> projection to the vocabulary.
 
     Logs ``train_loss``, ``grad_norm``, and for validation and test the
     cross-entropy in nats per token (``val_loss``), perplexity (``val_ppl``) and
     bits per token (``val_bpc``: bits per character for a char-level model).
+    :meth:`predict` continues prompts (``{"text": prompt + continuation}``);
+    ``predict_step`` over the data module's streams scores them (per-token negative
+    log-likelihood in nats, ``{"nll": [...]}`` per row of each chunk).
 
     Args:
         vocab_size: number of tokens (linked from the data module by the CLI).
@@ -79,7 +82,6 @@ class LanguageModel(RNNTask):
                     f"tie_weights needs embedding_size ({embedding_size}) == hidden_size ({self.backbone.output_size})"
                 )
             self.head.weight = self.embedding.weight
-        self.nll = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
         self.carried_states: dict[str, State | None] = {}
 
     def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
@@ -102,64 +104,89 @@ class LanguageModel(RNNTask):
             return None
         return state
 
-    def _chunk_loss(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+    def chunk_losses(self, batch: TokenChunk, stage: str) -> Tensor:
+        """Per-token cross-entropy ``[B, t]`` of one chunk, read from (and carrying on) ``stage``'s state."""
         inputs, targets = batch
         logits, state = self(inputs, self.carried_state(stage, inputs.shape[0]))
         # Detach: the next chunk starts from this state but does not backpropagate into this one.
         self.carried_states[stage] = map_state(Tensor.detach, state)
         losses = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none")
-        return losses.mean(), losses.view_as(targets)
+        return losses.view_as(targets)
 
     def on_train_epoch_start(self) -> None:
         """Each epoch reads the streams from their start, from h_0 = 0."""
         self.carried_states["train"] = None
 
-    def reset_metrics(self, stage: str) -> None:
-        """Validation and test read their streams from h_0 = 0, with a fresh loss sum."""
-        self.carried_states[stage] = None
-        self.nll[stage].reset()
+    def on_validation_epoch_start(self) -> None:
+        """Validation reads its streams from h_0 = 0, with fresh metrics."""
+        self.carried_states["val"] = None
+        super().on_validation_epoch_start()
+
+    def on_test_epoch_start(self) -> None:
+        """Testing reads its streams from h_0 = 0, with fresh metrics."""
+        self.carried_states["test"] = None
+        super().on_test_epoch_start()
 
     def on_predict_epoch_start(self) -> None:
         """Scoring reads its streams from h_0 = 0."""
         self.carried_states["predict"] = None
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_loss(self, batch: TokenChunk) -> Tensor:
         """Cross-entropy of one TBPTT chunk."""
-        loss, _ = self._chunk_loss(batch, "train")
-        self.log("train_loss", loss, prog_bar=True)
-        return loss
+        return self.chunk_losses(batch, "train").mean()
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+    def evaluate(self, batch: TokenChunk, stage: str) -> None:
         """Accumulate the per-token loss of one chunk."""
-        loss, _ = self._chunk_loss(batch, "val")
-        self.nll["val"].update(loss, weight=batch[1].numel())
+        losses = self.chunk_losses(batch, stage)
+        self.metrics[stage]["loss"].update(losses.mean(), weight=losses.numel())
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        """Accumulate the per-token loss of one chunk."""
-        loss, _ = self._chunk_loss(batch, "test")
-        self.nll["test"].update(loss, weight=batch[1].numel())
+    def derived_metrics(self, stage: str, values: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``{stage}_ppl`` and ``{stage}_bpc`` (bits per token) from the loss in nats per token."""
+        return {**super().derived_metrics(stage, values), f"{stage}_bpc": bits(values[f"{stage}_loss"])}
 
-    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        """Per-token negative log-likelihood in nats, ``[B, t]``, of one chunk."""
-        return self._chunk_loss(batch, "predict")[1]
-
-    def log_metrics(self, stage: str) -> None:
-        """Log ``{stage}_loss`` (nats/token), ``{stage}_ppl`` and ``{stage}_bpc``."""
-        nll = self.nll[stage].compute()
-        self.nll[stage].reset()
-        self.log(f"{stage}_loss", nll, prog_bar=True)
-        self.log(f"{stage}_ppl", torch.exp(nll))
-        self.log(f"{stage}_bpc", nll / math.log(2))
-
-    def check_tokenizer(self) -> None:
+    def check_data_state(self) -> None:
         """The tokenizer must have exactly ``vocab_size`` entries."""
-        if self.tokenizer is not None and len(self.tokenizer) != self.hparams.vocab_size:
-            raise ValueError(
-                f"the tokenizer has {len(self.tokenizer)} tokens but the model was built for "
-                f"vocab_size={self.hparams.vocab_size}; build both from the same training split"
-            )
+        self.check_size("vocab_size", self.tokenizer, "tokenizer has {} tokens")
 
-    @torch.no_grad()
+    # Generation: read each prompt from h_0 = 0, then sample (or search) one token at a time.
+
+    def generation_defaults(self) -> GenerationConfig:
+        """Sampling at temperature 1, 200 new tokens."""
+        return GenerationConfig(max_length=200, temperature=1.0)
+
+    def encode_inputs(self, inputs: list[str], **options: Any) -> PromptBatch:
+        """Prompts -> a :class:`~rnnzoo.batches.PromptBatch`.
+
+        Raises:
+            ValueError: for an empty prompt, or one with characters the vocabulary lacks (and no ``unk_token``).
+        """
+        tokenizer = self.require_tokenizer()
+        empty = [position for position, prompt in enumerate(inputs) if not prompt]
+        if empty:
+            raise ValueError(f'prompt(s) {empty} are empty: give at least one character, e.g. "\\n"')
+        try:
+            ids = [tokenizer.encode(prompt) for prompt in inputs]
+        except ValueError as error:
+            raise ValueError(f"the prompt holds {error}") from None
+        tokens, lengths = pad_sequences(ids)
+        return PromptBatch(tokens, lengths, list(inputs))
+
+    def start(self, batch: PromptBatch) -> tuple[Tensor, State, None]:
+        """Read every prompt from h_0 = 0 (padding never read): the logits after its last token, and the state."""
+        outputs, state = self.backbone(self.dropout(self.embedding(batch.tokens)), batch.lengths)
+        last = outputs[torch.arange(len(batch.lengths)), batch.lengths.to(outputs.device) - 1]
+        return self.head(self.dropout(last)), state, None
+
+    def output_text(self, batch: PromptBatch, row: int, tokens: Tensor) -> str:
+        """The prompt followed by the generated text."""
+        return batch.texts[row] + self.require_tokenizer().decode(tokens)
+
+    def predict_batch(self, batch: PromptBatch | TokenChunk, **options: Any) -> list[dict[str, Any]]:
+        """Continue prompts (a :class:`PromptBatch`), or score a data module's stream chunk (``{"nll": [...]}``)."""
+        if isinstance(batch, PromptBatch):
+            return super().predict_batch(batch, **options)
+        return [{"nll": row.tolist()} for row in self.chunk_losses(batch, "predict").cpu()]
+
     def generate(
         self,
         prompt: str = "\n",
@@ -167,8 +194,9 @@ class LanguageModel(RNNTask):
         temperature: float = 1.0,
         top_k: int | None = None,
         seed: int | None = None,
+        **options: Any,
     ) -> str:
-        """Continue ``prompt``: start from h_0 = 0, read the prompt through ``step``, then sample.
+        """Continue one prompt: an alias of :meth:`predict` that returns the text.
 
         Args:
             prompt: text to continue; every character must be in the vocabulary
@@ -177,30 +205,10 @@ class LanguageModel(RNNTask):
             temperature: below 1 is more conservative, 0 is greedy.
             top_k: sample among the ``k`` most likely tokens only.
             seed: seed for reproducible samples.
+            **options: any other :class:`~rnnzoo.decoding.GenerationConfig` option (``top_p``, ``beam_size``...).
 
         Returns:
             The prompt followed by the generated text.
         """
-        if self.tokenizer is None:
-            raise RuntimeError(
-                "this model has no tokenizer: load it from a checkpoint, or fit it with a data module first"
-            )
-        if not prompt:
-            raise ValueError('the prompt is empty: give at least one character, e.g. "\\n"')
-        try:
-            ids = self.tokenizer.encode(prompt).to(self.device)
-        except ValueError as error:
-            raise ValueError(f"the prompt holds {error}") from None
-        was_training = self.training
-        self.eval()
-        try:
-            state = None  # h_0 = 0
-            for token in ids:
-                logits, state = self.step(token.view(1), state)
-            generator = None
-            if seed is not None:
-                generator = torch.Generator(device=self.device).manual_seed(seed)
-            new = decoding.sample(self.step, logits, state, max_new_tokens, temperature, top_k, generator)
-        finally:
-            self.train(was_training)
-        return prompt + self.tokenizer.decode(new[0])
+        options.update(max_length=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
+        return self.predict([prompt], **options)[0]["text"]

@@ -11,7 +11,7 @@ decoder, Luong et al. 2015). The context is
   (Sutskever et al. 2014 / Cho et al. 2014, bentrevett's "context vector" model);
 * ``additive`` (Bahdanau et al. 2015) or ``multiplicative`` (Luong's ``general``
   or ``dot``): attention of ``h_t`` over the encoder outputs, padded source
-  positions masked to zero weight (:mod:`rnnzoo.attention`).
+  positions masked to zero weight (:mod:`rnnzoo.nn.attention`).
 
 Input feeding (Luong) feeds ``h~_{t-1}`` into the decoder with the next token.
 Training reads the reference target (teacher forcing, or the model's own guess
@@ -23,6 +23,7 @@ through :mod:`rnnzoo.decoding` with :meth:`Seq2Seq.step`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -31,15 +32,14 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torchmetrics import MeanMetric
-from torchmetrics.text import SacreBLEUScore
 
-from rnnzoo import decoding
-from rnnzoo.attention import Attention
-from rnnzoo.data.batching import pad_sequences
-from rnnzoo.data.translation import TranslationBatch
-from rnnzoo.masking import lengths_to_mask
-from rnnzoo.tasks.base import RNNTask
+from rnnzoo.batches import TranslationBatch, pad_sequences
+from rnnzoo.decoding import GenerationConfig
+from rnnzoo.metrics import BLEU
+from rnnzoo.nn.attention import Attention
+from rnnzoo.nn.bridge import StateBridge
+from rnnzoo.nn.masking import lengths_to_mask
+from rnnzoo.tasks.generative import GenerativeTask
 from rnnzoo.tokenizers import PairTokenizer, TextTokenizer
 
 DecoderState = dict[str, Any]
@@ -48,7 +48,7 @@ DecoderState = dict[str, Any]
 ``attention: none``) and ``feed`` (``h~_{t-1}`` with input feeding)."""
 
 
-class Seq2Seq(RNNTask):
+class Seq2Seq(GenerativeTask):
     """Encoder-decoder with optional attention, for translation.
 
     Logs ``train_loss`` (label-smoothed), ``grad_norm``, and for validation and
@@ -89,6 +89,8 @@ class Seq2Seq(RNNTask):
         optimizer: see :class:`~rnnzoo.tasks.RNNTask`.
         scheduler: see :class:`~rnnzoo.tasks.RNNTask`.
     """
+
+    output_key = "translation"
 
     def __init__(
         self,
@@ -176,15 +178,14 @@ class Seq2Seq(RNNTask):
                 "additive" if attention == "additive" else score, decoder_hidden_size, memory_size, attention_size
             )
         )
-        self.bridge = nn.ModuleList(
-            nn.Linear(memory_size, decoder_hidden_size)
-            for _ in (self.decoder.state_names if bridge == "linear" else ())
-        )
+        self.bridge = None
+        if bridge == "linear":
+            layers, states = self.decoder.num_layers, len(self.decoder.state_names)
+            self.bridge = StateBridge(memory_size, decoder_hidden_size, layers, states)
         self.combine = nn.Linear(decoder_hidden_size + memory_size, decoder_hidden_size)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(decoder_hidden_size, vocab_size["target"])
-        self.losses = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
-        self.bleu = nn.ModuleDict({stage: SacreBLEUScore(tokenize="none") for stage in ("val", "test")})
+        self.metrics = self.stage_metrics(bleu=BLEU(tokenize="none"))
 
     # The model: encode once, then decode a whole target or one token at a time.
 
@@ -196,11 +197,8 @@ class Seq2Seq(RNNTask):
         batch = source.shape[0]
         # [layers * directions, B, H] -> [layers, B, directions * H]: each layer's directions side by side.
         h = h.view(layers, directions, batch, -1).permute(0, 2, 1, 3).reshape(layers, batch, -1)
-        decoder_layers = self.decoder.num_layers
-        if self.bridge:
-            top = h if layers == decoder_layers else h[-1:].expand(decoder_layers, -1, -1)
-            states = tuple(torch.tanh(linear(top)) for linear in self.bridge)
-            rnn = states[0] if len(states) == 1 else states
+        if self.bridge is not None:
+            rnn = self.bridge(h)
         else:
             rnn = self.decoder.initial_state(batch, source.device, memory.dtype)
         state: DecoderState = {"rnn": rnn, "context": h[-1]}
@@ -244,16 +242,6 @@ class Seq2Seq(RNNTask):
         logits, state, _ = self.decode(tokens.unsqueeze(1), state)
         return logits.squeeze(1), state
 
-    @staticmethod
-    def reorder_state(state: DecoderState, indices: Tensor) -> DecoderState:
-        """Rows ``indices`` of a decoder state (beam search): the backbone state has the batch on dim 1."""
-        return {
-            key: decoding.backbone_reorder(value, indices)
-            if key == "rnn"
-            else decoding.index_select_state(value, indices)
-            for key, value in state.items()
-        }
-
     def forward(
         self,
         source: Tensor,
@@ -294,57 +282,35 @@ class Seq2Seq(RNNTask):
         logits = self(batch.source, batch.source_lengths, inputs, batch.target_lengths - 1, teacher_forcing)
         return logits.float().flatten(0, 1), targets.flatten()
 
-    def training_step(self, batch: TranslationBatch, batch_idx: int) -> Tensor:
+    def training_loss(self, batch: TranslationBatch) -> Tensor:
         """Label-smoothed cross-entropy per target token (padding ignored)."""
         logits, targets = self._logits_and_targets(batch, self.hparams.teacher_forcing)
-        loss = F.cross_entropy(logits, targets, ignore_index=0, label_smoothing=self.hparams.label_smoothing)
-        self.log("train_loss", loss, prog_bar=True)
-        return loss
+        return F.cross_entropy(logits, targets, ignore_index=0, label_smoothing=self.hparams.label_smoothing)
 
-    def _evaluate(self, batch: TranslationBatch, stage: str) -> None:
+    def evaluate(self, batch: TranslationBatch, stage: str) -> None:
+        """Accumulate the loss and BLEU (decoded with ``val_beam_size`` or ``test_beam_size``)."""
         logits, targets = self._logits_and_targets(batch, 1.0)
-        tokens = int((targets != 0).sum())
-        self.losses[stage].update(F.cross_entropy(logits, targets, ignore_index=0), weight=tokens)
+        metrics = self.metrics[stage]
+        metrics["loss"].update(F.cross_entropy(logits, targets, ignore_index=0), weight=int((targets != 0).sum()))
         beam_size = self.hparams.val_beam_size if stage == "val" else self.hparams.test_beam_size
-        hypotheses = self.decode_ids(batch.source, batch.source_lengths, beam_size=beam_size)
+        hypotheses = self.generate_hypotheses(batch, GenerationConfig(beam_size=beam_size))
         forms = [self.bleu_forms(h[0].tokens, r) for h, r in zip(hypotheses, batch.references, strict=True)]
-        self.bleu[stage].update([hyp for hyp, _ in forms], [[ref] for _, ref in forms])
+        metrics["bleu"].update([hyp for hyp, _ in forms], [ref for _, ref in forms])
 
-    def validation_step(self, batch: TranslationBatch, batch_idx: int) -> None:
-        """Accumulate loss and BLEU (decoded with ``val_beam_size``)."""
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: TranslationBatch, batch_idx: int) -> None:
-        """Accumulate loss and BLEU (decoded with ``test_beam_size``)."""
-        self._evaluate(batch, "test")
-
-    def reset_metrics(self, stage: str) -> None:
-        """Clear the metric state of ``stage``."""
-        self.losses[stage].reset()
-        self.bleu[stage].reset()
-
-    def log_metrics(self, stage: str) -> None:
-        """Log ``{stage}_loss``, ``{stage}_ppl`` and ``{stage}_bleu``, then clear them."""
-        loss = self.losses[stage].compute()
-        self.log(f"{stage}_loss", loss, prog_bar=True)
-        self.log(f"{stage}_ppl", torch.exp(loss))
-        self.log(f"{stage}_bleu", 100 * self.bleu[stage].compute(), prog_bar=True)
-        self.reset_metrics(stage)
-
-    def predict_step(self, batch: TranslationBatch, batch_idx: int) -> list[str]:
-        """Translations of a batch's sources (beam ``test_beam_size``)."""
-        hypotheses = self.decode_ids(batch.source, batch.source_lengths, beam_size=self.hparams.test_beam_size)
-        return [self._target.detokenize(h[0].tokens) for h in hypotheses]
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Also read checkpoints of format 1, whose linear bridge was a list of layers (``bridge.0``)."""
+        super().on_load_checkpoint(checkpoint)
+        weights = checkpoint.get("state_dict", {})
+        for key in [key for key in weights if key.startswith("bridge.") and key[7].isdigit()]:
+            weights[f"bridge.projections.{key[7:]}"] = weights.pop(key)
 
     # Tokenizers, from the data module at setup and from checkpoints after; BLEU's text forms.
 
     @property
     def _target(self) -> TextTokenizer:
-        if self.tokenizer is None:
-            raise RuntimeError("this model has no tokenizer: load it from a checkpoint, or fit it first")
-        return self.tokenizer.target
+        return self.require_tokenizer().target
 
-    def check_tokenizer(self) -> None:
+    def check_data_state(self) -> None:
         """The tokenizer must be a source/target pair with the model's vocabulary sizes."""
         if self.tokenizer is None:
             return
@@ -377,120 +343,63 @@ class Seq2Seq(RNNTask):
         split = Tokenizer13a()
         return split(target.decode(ids)), split(reference)
 
-    # Inference.
+    # Generation (rnnzoo.decoding through GenerativeTask) and inference.
 
-    @torch.no_grad()
-    def decode_ids(
-        self,
-        source: Tensor,
-        source_lengths: Tensor,
-        beam_size: int = 1,
-        n_best: int = 1,
-        length_penalty: float | None = None,
-        max_length: int | None = None,
-        temperature: float | None = None,
-        top_k: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> list[list[decoding.Hypothesis]]:
-        """Decode a padded source batch: greedy (``beam_size=1``), beam search, or sampling.
+    def generation_defaults(self) -> GenerationConfig:
+        """Beam ``test_beam_size``, the model's length penalty and ``max_decode_length``."""
+        hp = self.hparams
+        return GenerationConfig(hp.max_decode_length, beam_size=hp.test_beam_size, length_penalty=hp.length_penalty)
 
-        Args:
-            source: ``[B, S]`` source ids.
-            source_lengths: ``[B]`` real source lengths.
-            beam_size: beams per sentence; 1 is greedy.
-            n_best: hypotheses per sentence (beam search).
-            length_penalty: GNMT alpha (default: the model's ``length_penalty``).
-            max_length: most tokens, end included (default: ``max_decode_length``); each
-                sentence also stops at ``max_length_ratio * its length + 10``.
-            temperature: sample with this temperature instead of searching (``beam_size`` must be 1).
-            top_k: with ``temperature``, sample among the ``k`` most likely tokens.
-            generator: with ``temperature``, a seeded generator.
+    def end_token(self) -> int:
+        """The target's ``<eos>``."""
+        return self._target.eos_id
 
-        Returns:
-            For every sentence, its best hypotheses (token ids without ``<bos>``/``<eos>``), best first.
-        """
-        max_length = self.hparams.max_decode_length if max_length is None else max_length
-        alpha = self.hparams.length_penalty if length_penalty is None else length_penalty
-        target = self._target
+    def start(self, batch: TranslationBatch) -> tuple[Tensor, dict[str, Any], Tensor | None]:
+        """Encode the sources, read ``<bos>``; each sentence stops at ``max_length_ratio * length + 10`` tokens."""
+        state = self.encode(batch.source, batch.source_lengths)
+        bos = torch.full((batch.source.shape[0],), self._target.bos_id, dtype=torch.long, device=batch.source.device)
+        logits, state = self.step(bos, state)
         limits = None
         if self.hparams.max_length_ratio is not None:
-            limits = (self.hparams.max_length_ratio * source_lengths.cpu()).ceil().long() + 10
-        was_training = self.training
-        self.eval()
-        try:
-            state = self.encode(source, source_lengths)
-            bos = torch.full((source.shape[0],), target.bos_id, dtype=torch.long, device=source.device)
-            logits, state = self.step(bos, state)
-            return decoding.decode(
-                self.step,
-                logits,
-                state,
-                max_length,
-                target.eos_id,
-                beam_size,
-                n_best,
-                alpha,
-                self.reorder_state,
-                temperature,
-                top_k,
-                generator,
-                limits,
-            )
-        finally:
-            self.train(was_training)
+            limits = (self.hparams.max_length_ratio * batch.source_lengths.cpu()).ceil().long() + 10
+        return logits, state, limits
 
-    @torch.no_grad()
-    def translate_n_best(
-        self,
-        texts: str | Sequence[str],
-        beam_size: int = 5,
-        n_best: int = 1,
-        length_penalty: float | None = None,
-        max_length: int | None = None,
-        temperature: float | None = None,
-        top_k: int | None = None,
-        seed: int | None = None,
-    ) -> list[list[tuple[str, float]]]:
-        """Translate raw texts with the stored tokenizers; ``(translation, score)`` pairs, best first.
-
-        See :meth:`decode_ids` for the options; ``seed`` seeds sampling. Greedy and
-        sampled translations have no score (NaN).
+    def encode_inputs(self, inputs: list[str], **options: Any) -> TranslationBatch:
+        """Source texts -> a :class:`~rnnzoo.batches.TranslationBatch` without targets.
 
         Raises:
-            ValueError: for an empty text, or a bad decoding option.
+            ValueError: for a text that is empty after tokenization.
         """
-        if self.tokenizer is None:
-            raise RuntimeError("this model has no tokenizer: load it from a checkpoint, or fit it first")
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts:
-            return []
-        ids = self.tokenizer.source.encode_batch(texts)
+        ids = self.require_tokenizer().source.encode_batch(list(inputs))
         empty = [position for position, row in enumerate(ids) if not row]
         if empty:
             raise ValueError(f"text(s) {empty} are empty after tokenization: there is nothing to translate")
         source, lengths = pad_sequences([torch.tensor(row, dtype=torch.long) for row in ids])
-        generator = None
-        if seed is not None:
-            generator = torch.Generator(device=self.device).manual_seed(seed)
-        hypotheses = self.decode_ids(
-            source.to(self.device),
-            lengths,
-            beam_size,
-            n_best,
-            length_penalty,
-            max_length,
-            temperature,
-            top_k,
-            generator,
-        )
-        return [[(self._target.detokenize(h.tokens), h.score) for h in row] for row in hypotheses]
+        no_target = torch.zeros(len(ids), 0, dtype=torch.long)
+        return TranslationBatch(source, lengths, no_target, torch.zeros(len(ids), dtype=torch.long), [""] * len(ids))
 
     def translate(self, texts: str | Sequence[str], beam_size: int = 5, **options: Any) -> list[str]:
-        """Translate raw texts in one call: the best translation of each (see :meth:`translate_n_best`).
+        """Translate raw texts, the best translation of each: an alias of :meth:`predict`.
 
         Args:
             texts: one text or several, in the source language.
             beam_size: beams per sentence; 1 is greedy.
-            **options: ``length_penalty``, ``max_length``, ``temperature``, ``top_k``, ``seed``.
+            **options: any other :class:`~rnnzoo.decoding.GenerationConfig` option (``length_penalty``,
+                ``max_length``, ``temperature``, ``top_k``, ``seed`` ...).
+
+        Raises:
+            ValueError: for an empty text, or a bad decoding option.
         """
-        return [row[0][0] for row in self.translate_n_best(texts, beam_size, 1, **options)]
+        return [output["translation"] for output in self.predict(texts, beam_size=beam_size, **options)]
+
+    def translate_n_best(
+        self, texts: str | Sequence[str], beam_size: int = 5, n_best: int = 1, **options: Any
+    ) -> list[list[tuple[str, float]]]:
+        """Deprecated: use ``predict(texts, beam_size=..., n_best=...)``; ``(translation, score)`` pairs, best first."""
+        warnings.warn("Seq2Seq.translate_n_best is deprecated: use predict()", DeprecationWarning, stacklevel=2)
+        outputs = self.predict(texts, beam_size=beam_size, n_best=n_best, **options)
+        nan = float("nan")
+        return [
+            [(h["translation"], nan if h["score"] is None else h["score"]) for h in o.get("n_best", [o])]
+            for o in outputs
+        ]

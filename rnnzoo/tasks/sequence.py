@@ -13,9 +13,9 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from rnnzoo.batches import FrameBatch
 from rnnzoo.tasks.base import RNNTask
 
 
@@ -61,9 +61,8 @@ class SequencePredictor(RNNTask):
         options = {"num_layers": num_layers, "dropout": dropout, **(cell_options or {})}
         self.backbone = self.build_backbone(cell, frame_size, hidden_size, **options)
         self.head = nn.Linear(self.backbone.output_size, num_outputs)
-        self.losses = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
         if objective == "classification":
-            self.accuracy = nn.ModuleDict({stage: MulticlassAccuracy(num_outputs) for stage in ("val", "test")})
+            self.metrics = self.stage_metrics(acc=MulticlassAccuracy(num_outputs))
 
     def forward(self, frames: Tensor) -> Tensor:
         """``frames [B, T, frame_size]`` -> predictions ``[B, num_outputs]`` from the last step."""
@@ -81,42 +80,41 @@ class SequencePredictor(RNNTask):
             return F.cross_entropy(predictions.float(), targets)
         return F.mse_loss(predictions.float().squeeze(-1), targets.float())
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_loss(self, batch: FrameBatch) -> Tensor:
         """Loss of one batch."""
-        loss = self.loss(self(batch[0]), batch[1])
-        self.log("train_loss", loss, prog_bar=True)
-        return loss
+        frames, targets = batch
+        return self.loss(self(frames), targets)
 
-    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+    def evaluate(self, batch: FrameBatch, stage: str) -> None:
+        """Accumulate the loss (and accuracy)."""
         frames, targets = batch
         predictions = self(frames)
-        self.losses[stage].update(self.loss(predictions, targets), weight=targets.shape[0])
+        self.metrics[stage]["loss"].update(self.loss(predictions, targets), weight=targets.shape[0])
         if self.hparams.objective == "classification":
-            self.accuracy[stage].update(predictions, targets)
+            self.metrics[stage]["acc"].update(predictions, targets)
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        """Accumulate the loss (and accuracy)."""
-        self._evaluate(batch, "val")
+    def encode_inputs(self, inputs: list[Any], **options: Any) -> FrameBatch:
+        """Frame sequences ``[T, frame_size]``, all of one length -> a :class:`~rnnzoo.batches.FrameBatch`.
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        """Accumulate the loss (and accuracy)."""
-        self._evaluate(batch, "test")
+        Raises:
+            ValueError: for sequences of different lengths or shapes.
+        """
+        rows = [torch.as_tensor(row, dtype=torch.float) for row in inputs]
+        if len({tuple(row.shape) for row in rows}) != 1 or rows[0].dim() != 2:
+            shapes = sorted({tuple(row.shape) for row in rows})
+            raise ValueError(
+                f"give frame sequences [steps, frame_size] of one shape (this model reads every step); got {shapes}"
+            )
+        return FrameBatch(torch.stack(rows), torch.zeros(len(rows)))
 
-    def reset_metrics(self, stage: str) -> None:
-        """Clear the metric state of ``stage``."""
-        self.losses[stage].reset()
+    def input_list(self, inputs: Any) -> list[Any]:
+        """One ``[T, F]`` tensor is one input; a ``[B, T, F]`` tensor or a list holds several."""
+        return [inputs] if isinstance(inputs, Tensor) and inputs.dim() == 2 else list(inputs)
+
+    def predict_batch(self, batch: FrameBatch, **options: Any) -> list[dict[str, Any]]:
+        """``{"prediction": value or list}`` per sequence; ``{"label", "probabilities"}`` for classification."""
+        predictions = self(batch.frames).float().cpu()
         if self.hparams.objective == "classification":
-            self.accuracy[stage].reset()
-
-    def log_metrics(self, stage: str) -> None:
-        """Log ``{stage}_loss`` and, for classification, ``{stage}_acc``."""
-        self.log(f"{stage}_loss", self.losses[stage].compute(), prog_bar=True)
-        if self.hparams.objective == "classification":
-            self.log(f"{stage}_acc", self.accuracy[stage].compute(), prog_bar=True)
-        self.reset_metrics(stage)
-
-    @torch.no_grad()
-    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        """Predictions ``[B, num_outputs]`` (class probabilities for classification)."""
-        predictions = self(batch[0])
-        return predictions.softmax(-1) if self.hparams.objective == "classification" else predictions
+            probabilities = predictions.softmax(-1)
+            return [{"label": int(row.argmax()), "probabilities": row.tolist()} for row in probabilities]
+        return [{"prediction": row.item() if row.numel() == 1 else row.tolist()} for row in predictions]

@@ -5,7 +5,7 @@ word's characters from a small CNN or BiLSTM, so that unseen words still get a
 representation) or continuous frames ``[B, T, F]`` (video, audio or sensor
 features) through a linear projection. Any registered backbone (usually
 bidirectional) reads them, a linear head scores the tags at every step, and an
-optional linear-chain CRF (:class:`~rnnzoo.crf.LinearChainCRF`) scores whole tag
+optional linear-chain CRF (:class:`~rnnzoo.nn.LinearChainCRF`) scores whole tag
 paths. Padding never changes a prediction: the backbone, the character encoder,
 the loss, the CRF and the metrics all get the real lengths.
 """
@@ -19,69 +19,16 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from rnnzoo.crf import LinearChainCRF, TagScheme
-from rnnzoo.data.batching import pad_sequences
-from rnnzoo.data.tagging import TaggingBatch, encode_chars
+from rnnzoo.batches import TaggingBatch, pad_chars, pad_sequences
 from rnnzoo.entities import EntityF1, detect_scheme
-from rnnzoo.masking import lengths_to_mask
-from rnnzoo.pooling import SequencePooling
+from rnnzoo.nn.char_encoder import CharEncoder
+from rnnzoo.nn.crf import LinearChainCRF, TagScheme
+from rnnzoo.nn.masking import lengths_to_mask
 from rnnzoo.tasks.base import RNNTask
-from rnnzoo.tokenizers import CharTokenizer, tokenizer_from_dict
 
 CharEncoderKind = Literal["cnn", "rnn", "none"]
-
-
-class CharEncoder(nn.Module):
-    """Characters of every word ``[B, T, L]`` (id 0 = padding) -> one vector per word ``[B, T, output_size]``.
-
-    ``cnn``: a convolution over character embeddings, max-pooled over each word's
-    real characters (Ma and Hovy 2016). ``rnn``: a bidirectional LSTM from the
-    cell registry whose final states, read at each word's ends, are concatenated
-    (Lample et al. 2016).
-
-    Args:
-        kind: ``cnn`` or ``rnn``.
-        vocab_size: characters in the vocabulary (id 0 is padding).
-        embedding_size: features of each character embedding.
-        hidden_size: CNN filters, or LSTM features per direction.
-        kernel_size: CNN width in characters.
-    """
-
-    def __init__(
-        self, kind: Literal["cnn", "rnn"], vocab_size: int, embedding_size: int, hidden_size: int, kernel_size: int = 3
-    ) -> None:
-        super().__init__()
-        if kind not in ("cnn", "rnn"):
-            raise ValueError(f"char_encoder must be 'cnn', 'rnn' or 'none', got {kind!r}")
-        self.kind = kind
-        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=0)
-        if kind == "cnn":
-            self.conv = nn.Conv1d(embedding_size, hidden_size, kernel_size, padding=kernel_size // 2)
-            self.output_size = hidden_size
-        else:
-            self.rnn = RNNTask.build_backbone("lstm", embedding_size, hidden_size, bidirectional=True)
-            self.pooling = SequencePooling("last", self.rnn.output_size, bidirectional=True)
-            self.output_size = self.rnn.output_size
-
-    def forward(self, chars: Tensor, word_mask: Tensor) -> Tensor:
-        """``chars [B, T, L]`` and the real-word mask ``[B, T]`` -> ``[B, T, output_size]`` (0 at padded words)."""
-        batch, steps, width = chars.shape
-        words = chars[word_mask]  # [N, L]: the real words only
-        char_lengths = (words != 0).sum(1).clamp(min=1)
-        embedded = self.embedding(words)
-        if self.kind == "cnn":
-            features = self.conv(embedded.transpose(1, 2)).transpose(1, 2)  # [N, L, H]
-            real = lengths_to_mask(char_lengths, width).unsqueeze(2)
-            encoded = features.masked_fill(~real, float("-inf")).max(dim=1).values
-        else:
-            outputs, _ = self.rnn(embedded, char_lengths)
-            encoded = self.pooling(outputs, char_lengths)
-        result = encoded.new_zeros(batch, steps, self.output_size)
-        result[word_mask] = encoded
-        return result
 
 
 class Tagger(RNNTask):
@@ -170,7 +117,10 @@ class Tagger(RNNTask):
             if char_encoder != "none":
                 if char_vocab_size is None:
                     raise ValueError(f"char_encoder={char_encoder!r} needs char_vocab_size (or char_encoder: none)")
-                self.char_encoder = CharEncoder(char_encoder, char_vocab_size, char_embedding_size, char_hidden_size)
+                rnn = None
+                if char_encoder == "rnn":
+                    rnn = self.build_backbone("lstm", char_embedding_size, char_hidden_size, bidirectional=True)
+                self.char_encoder = CharEncoder(char_vocab_size, char_embedding_size, char_hidden_size, rnn=rnn)
                 input_size += self.char_encoder.output_size
         else:
             self.projection = nn.Linear(frame_size, embedding_size)
@@ -186,15 +136,7 @@ class Tagger(RNNTask):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.backbone.output_size, num_tags)
         self.crf = LinearChainCRF(num_tags) if crf else None
-        self.labels: list[int | str] | None = None
-        self.label_names: list[str] | None = None
-        self.char_tokenizer: CharTokenizer | None = None
-        self.max_word_length: int | None = None
-        self.accuracy = nn.ModuleDict(
-            {stage: MulticlassAccuracy(num_tags, average="micro") for stage in ("val", "test")}
-        )
-        self.entities = nn.ModuleDict({stage: EntityF1() for stage in ("val", "test")})
-        self.losses = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
+        self.metrics = self.stage_metrics(acc=MulticlassAccuracy(num_tags, average="micro"), entities=EntityF1())
 
     # The model.
 
@@ -248,126 +190,92 @@ class Tagger(RNNTask):
 
     # Training and evaluation.
 
-    def _run(self, batch: TaggingBatch) -> Tensor:
-        return self(batch["inputs"], batch["lengths"], batch.get("chars"))
+    def _scores(self, batch: TaggingBatch) -> Tensor:
+        return self(batch.inputs, batch.lengths, batch.chars)
 
-    def training_step(self, batch: TaggingBatch, batch_idx: int) -> Tensor:
+    def training_loss(self, batch: TaggingBatch) -> Tensor:
         """The loss of one batch."""
-        loss = self.loss(self._run(batch), batch["tags"], batch["lengths"])
-        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["lengths"]))
-        return loss
+        return self.loss(self._scores(batch), batch.tags, batch.lengths)
 
-    def _evaluate(self, batch: TaggingBatch, stage: str) -> None:
-        scores, tags, lengths = self._run(batch), batch["tags"], batch["lengths"]
-        self.losses[stage].update(self.loss(scores, tags, lengths), weight=lengths.sum())
+    def evaluate(self, batch: TaggingBatch, stage: str) -> None:
+        """Accumulate loss, token accuracy and (for BIO/BIOES tag sets) entity counts."""
+        scores, tags, lengths = self._scores(batch), batch.tags, batch.lengths
+        metrics = self.metrics[stage]
+        metrics["loss"].update(self.loss(scores, tags, lengths), weight=lengths.sum())
         predicted = self.decode(scores, lengths)
         mask = lengths_to_mask(lengths.to(tags.device), tags.shape[1])
-        self.accuracy[stage].update(predicted[mask], tags[mask])
+        metrics["acc"].update(predicted[mask], tags[mask])
         if self.entity_scheme is not None:
-            names = self.label_names
-            spans = [int(length) for length in lengths]
-            gold = [[names[i] for i in row[:n].tolist()] for row, n in zip(tags, spans, strict=True)]
-            guess = [[names[i] for i in row[:n].tolist()] for row, n in zip(predicted, spans, strict=True)]
-            self.entities[stage].update(guess, gold)
+            metrics["entities"].update(self.tag_names(predicted, lengths), self.tag_names(tags, lengths))
 
     @property
     def entity_scheme(self) -> str | None:
         """``BIO`` or ``BIOES`` when the tag names form such a set (entity metrics are logged), else None."""
         return None if self.label_names is None else detect_scheme(self.label_names)
 
-    def validation_step(self, batch: TaggingBatch, batch_idx: int) -> None:
-        """Accumulate loss, token accuracy and entity counts."""
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: TaggingBatch, batch_idx: int) -> None:
-        """Accumulate loss, token accuracy and entity counts."""
-        self._evaluate(batch, "test")
-
-    def reset_metrics(self, stage: str) -> None:
-        """Clear the metric state of ``stage``."""
-        for metrics in (self.losses, self.accuracy, self.entities):
-            metrics[stage].reset()
-
-    def log_metrics(self, stage: str) -> None:
-        """Log ``{stage}_loss``, ``{stage}_acc`` and, for entity tag sets, precision, recall and F1."""
-        self.log(f"{stage}_loss", self.losses[stage].compute(), prog_bar=True)
-        self.log(f"{stage}_acc", self.accuracy[stage].compute(), prog_bar=True)
-        if self.entity_scheme is not None:
-            scores = self.entities[stage].compute()
-            self.log_dict({f"{stage}_{name}": value for name, value in scores.items()}, prog_bar=True)
-        self.reset_metrics(stage)
-
-    def predict_step(self, batch: TaggingBatch, batch_idx: int) -> list[list[str]]:
-        """The tag names of every row of the batch."""
-        predicted = self.decode(self._run(batch), batch["lengths"])
-        return self._name(predicted, batch["lengths"])
-
     # Tags and vocabularies, from the data module at setup and from checkpoints after.
 
     def setup(self, stage: str) -> None:
-        """Take the word and character vocabularies and the tags from the data module; check they fit."""
+        """Take the vocabularies and the tags from the data module, check them, constrain the CRF to the scheme."""
         super().setup(stage)
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is None or not hasattr(datamodule, "labels"):
-            return
-        self.adopt_labels(datamodule, "num_tags", "tags")
-        chars = getattr(datamodule, "char_tokenizer", None)
-        if self.char_tokenizer is None:
-            self.char_tokenizer = chars
-            self.max_word_length = getattr(datamodule.hparams, "max_word_length", None)
-        elif chars is not None and chars != self.char_tokenizer:
-            raise ValueError(
-                "the data module's character vocabulary differs from the model's; build both from the same split"
-            )
-        if self.crf is not None and self.hparams.tag_scheme is not None:
+        if self.crf is not None and self.hparams.tag_scheme is not None and self.label_names is not None:
             self.crf.constrain(self.label_names, self.hparams.tag_scheme)
 
-    def check_tokenizer(self) -> None:
-        """The word vocabulary must have exactly ``vocab_size`` entries."""
-        if self.tokenizer is not None and len(self.tokenizer) != self.hparams.vocab_size:
-            raise ValueError(
-                f"the word vocabulary has {len(self.tokenizer)} entries but the model was built for "
-                f"vocab_size={self.hparams.vocab_size}; build both from the same training split"
-            )
-
-    def data_state(self) -> dict[str, Any]:
-        """The word and character vocabularies, the tags and the word-length cut, saved with the model."""
-        chars = None if self.char_tokenizer is None else self.char_tokenizer.to_dict()
-        return {
-            **super().data_state(),
-            "labels": self.labels,
-            "label_names": self.label_names,
-            "char_tokenizer": chars,
-            "max_word_length": self.max_word_length,
-        }
-
-    def load_data_state(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`data_state` saved."""
-        super().load_data_state(state)
-        self.labels, self.label_names = state.get("labels"), state.get("label_names")
-        chars = state.get("char_tokenizer")
-        self.char_tokenizer = None if chars is None else tokenizer_from_dict(chars)
-        self.max_word_length = state.get("max_word_length")
+    def check_data_state(self) -> None:
+        """The vocabularies must have ``vocab_size`` and ``char_vocab_size`` entries, the tags ``num_tags``."""
+        state = self.data_state
+        self.check_size("vocab_size", state.tokenizer, "vocabulary has {} words")
+        chars = state.char_tokenizer
+        self.check_size("char_vocab_size", chars, "data has {} characters")
+        self.check_size("num_tags", state.labels, "data has {} tags")
 
     # Inference.
 
-    def _name(self, predicted: Tensor, lengths: Tensor) -> list[list[str]]:
+    def tag_names(self, predicted: Tensor, lengths: Tensor) -> list[list[str]]:
+        """Tag indices ``[B, T]`` -> the names of each row's real steps."""
         names = self.label_names or [str(index) for index in range(self.hparams.num_tags)]
         return [[names[i] for i in row[: int(n)].tolist()] for row, n in zip(predicted.cpu(), lengths, strict=True)]
 
-    @torch.no_grad()
-    def _predict(self, inputs: Tensor, lengths: Tensor, chars: Tensor | None) -> list[list[str]]:
-        was_training = self.training
-        self.eval()
-        try:
-            chars = None if chars is None else chars.to(self.device)
-            scores = self(inputs.to(self.device), lengths, chars)
-            return self._name(self.decode(scores, lengths), lengths)
-        finally:
-            self.train(was_training)
+    def input_list(self, inputs: Any) -> list[Any]:
+        """One sentence (a string) or one ``[T, F]`` frame tensor is one input; otherwise a list of them."""
+        single = isinstance(inputs, str) or (isinstance(inputs, Tensor) and inputs.dim() == 2)
+        return [inputs] if single else list(inputs)
+
+    def encode_inputs(self, inputs: list[Any], **options: Any) -> TaggingBatch:
+        """Sentences (strings split on whitespace, or lists of words) or frame sequences ``[T, F]`` -> a batch.
+
+        Raises:
+            ValueError: for an empty sentence or sequence, or inputs of the wrong kind.
+        """
+        if not self.words:
+            if any(not isinstance(row, Tensor) or row.dim() != 2 or len(row) == 0 for row in inputs):
+                raise ValueError("this tagger reads frames: each input must be a non-empty [steps, frame_size] tensor")
+            frames, lengths = pad_sequences([row.float() for row in inputs])
+            return TaggingBatch(frames, lengths, torch.full(frames.shape[:2], -100))
+        if any(isinstance(row, Tensor) for row in inputs):
+            raise ValueError("this tagger reads words: give sentences as strings or lists of words, not tensors")
+        words = [row.split() if isinstance(row, str) else list(row) for row in inputs]
+        empty = [position for position, row in enumerate(words) if not row]
+        if empty:
+            raise ValueError(f"sentence(s) {empty} hold no words: there is nothing to tag")
+        ids, lengths = pad_sequences([self.require_tokenizer().encode_words(row) for row in words])
+        chars = None
+        if self.char_encoder is not None:
+            if self.data_state.char_tokenizer is None:
+                raise RuntimeError("this model has no character vocabulary: load it from a checkpoint, or fit it")
+            cut = self.data_state.options.get("max_word_length")
+            chars = pad_chars([self.data_state.char_tokenizer.encode_words(row, cut) for row in words], ids.shape[1])
+        return TaggingBatch(ids, lengths, torch.full(ids.shape, -100), chars, words)
+
+    def predict_batch(self, batch: TaggingBatch, **options: Any) -> list[dict[str, Any]]:
+        """One ``{"tokens", "tags"}`` dict per sentence (``{"tags"}`` for frames and unnamed words), tags by name."""
+        tags = self.tag_names(self.decode(self._scores(batch), batch.lengths), batch.lengths)
+        if batch.words is None:
+            return [{"tags": row} for row in tags]
+        return [{"tokens": words, "tags": row} for words, row in zip(batch.words, tags, strict=True)]
 
     def tag(self, sentences: str | Sequence[str] | Sequence[Sequence[str]]) -> list[dict[str, list]]:
-        """Tag sentences with the stored vocabularies.
+        """Tag sentences: an alias of :meth:`predict`.
 
         Args:
             sentences: one sentence as a string (split on whitespace), several
@@ -382,41 +290,16 @@ class Tagger(RNNTask):
             ValueError: for an empty sentence, or a model that reads frames.
         """
         if not self.words:
-            raise ValueError("this tagger reads frame features: use tag_frames()")
-        if self.tokenizer is None or (self.char_encoder is not None and self.char_tokenizer is None):
-            raise RuntimeError("this model has no vocabularies: load it from a checkpoint, or fit it first")
-        sentences = [sentences] if isinstance(sentences, str) else list(sentences)
-        if not sentences:
-            return []
-        words = [sentence.split() if isinstance(sentence, str) else list(sentence) for sentence in sentences]
-        empty = [position for position, row in enumerate(words) if not row]
-        if empty:
-            raise ValueError(f"sentence(s) {empty} hold no words: there is nothing to tag")
-        inputs, lengths = pad_sequences([self.tokenizer.encode_words(row) for row in words])
-        chars = None
-        if self.char_encoder is not None:
-            rows = [encode_chars(row, self.char_tokenizer, self.max_word_length) for row in words]
-            chars = torch.zeros(len(rows), inputs.shape[1], max(row.shape[1] for row in rows), dtype=torch.long)
-            for index, row in enumerate(rows):
-                chars[index, : row.shape[0], : row.shape[1]] = row
-        tags = self._predict(inputs, lengths, chars)
-        return [{"tokens": row, "tags": row_tags} for row, row_tags in zip(words, tags, strict=True)]
+            raise ValueError("this tagger reads frame features: use tag_frames() or predict()")
+        return self.predict(sentences)
 
     def tag_frames(self, frames: Tensor | Sequence[Tensor]) -> list[list[str]]:
-        """Tag sequences of frame features: one ``[T, F]`` tensor, or a list of them (lengths may differ).
-
-        Returns:
-            One list of tag names per sequence.
+        """Tag sequences of frame features (one ``[T, F]`` tensor, or a list of them): the tag names of each.
 
         Raises:
             ValueError: for a tagger of words, or frames of the wrong size.
         """
         if self.words:
-            raise ValueError("this tagger reads words: use tag()")
-        rows = [frames] if isinstance(frames, Tensor) and frames.dim() == 2 else list(frames)
-        if not rows:
-            return []
-        if any(row.dim() != 2 or len(row) == 0 for row in rows):
-            raise ValueError("each frame sequence must be a non-empty [steps, frame_size] tensor")
-        inputs, lengths = pad_sequences([torch.as_tensor(row, dtype=torch.float) for row in rows])
-        return self._predict(inputs, lengths, None)
+            raise ValueError("this tagger reads words: use tag() or predict()")
+        rows = self.input_list(frames)
+        return [output["tags"] for output in self.predict([torch.as_tensor(row) for row in rows])]
