@@ -1,4 +1,4 @@
-"""The ``rnnzoo`` command: a LightningCLI for training, plus ``generate`` for sampling.
+"""The ``rnnzoo`` command: a LightningCLI for training, and one inference command per task over ``predict``.
 
 rnnzoo fit --config recipes/language_model/tiny_shakespeare-lstm.yaml
 rnnzoo test --config ... --ckpt_path path/to/last.ckpt
@@ -90,11 +90,100 @@ def read_texts(text: str | list[str] | None, file: str | None, verb: str) -> lis
     return texts
 
 
+def generate(
+    prompt: str = "\n",
+    max_new_tokens: int = 500,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> None:
+    """Sample text from a language model.
+
+    Args:
+        prompt: text to continue.
+        max_new_tokens: how many tokens to add.
+        temperature: below 1 is more conservative, 0 is greedy.
+        top_k: sample among the k most likely tokens only.
+        top_p: sample among the most likely tokens whose probabilities add up to p.
+        seed: seed for reproducible samples.
+    """
+
+
+def classify(text: str | list[str] | None = None, file: str | None = None, max_length: int | None = None) -> None:
+    """Classify texts with a classifier; no dataset is needed. Prints one {"text", "label", "probabilities"} a line.
+
+    Args:
+        text: a text to classify, or several (``--text+ "one" --text+ "two"``).
+        file: a UTF-8 file with one text per line (blank lines are skipped).
+        max_length: cut each text to this many tokens (default: as in training).
+    """
+
+
+def translate(
+    text: str | list[str] | None = None,
+    file: str | None = None,
+    beam_size: int = 5,
+    n_best: int = 1,
+    length_penalty: float | None = None,
+    max_length: int | None = None,
+) -> None:
+    """Translate texts with a seq2seq model. Prints one {"source", "translation", "score"[, "n_best"]} a line.
+
+    Args:
+        text: a source text (``--text+ TEXT`` adds one more).
+        file: a UTF-8 file with one source text per line (blank lines are skipped).
+        beam_size: beams per sentence (1: greedy).
+        n_best: translations per text, best first (at most ``beam_size``).
+        length_penalty: GNMT alpha (default: the model's).
+        max_length: most target tokens (default: the model's).
+    """
+
+
+def tag(text: list[str] | str | None = None, file: str | None = None) -> None:
+    """Tag sentences with a tagger; no dataset is needed. Prints one {"tokens", "tags"} a line.
+
+    Args:
+        text: a sentence to tag, words separated by spaces (``--text+ ...`` once per sentence for several).
+        file: a UTF-8 file with one sentence per line (blank lines are skipped).
+    """
+
+
+def caption(
+    condition: str | list[str] | None = None,
+    image: str | list[str] | None = None,
+    num_samples: int = 1,
+    beam_size: int = 1,
+    n_best: int = 1,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    max_length: int | None = None,
+) -> None:
+    """Generate from a captioner (a category or an image in). Prints one {"condition", "text", "score"} a line.
+
+    Args:
+        condition: a category such as ``Russian`` (``--condition+ NAME`` adds one more).
+        image: an image file (``.ppm``, ``.pt``, ``.npy``; PNG/JPEG with Pillow), or several.
+        num_samples: outputs per condition (with a ``temperature``, different samples).
+        beam_size: beams per condition (1: greedy, or sampling with a temperature).
+        n_best: outputs per condition from the beam, best first (at most ``beam_size``).
+        temperature: sample with this temperature instead of searching.
+        top_k: with a temperature, sample among the k most likely tokens.
+        top_p: with a temperature, sample among the most likely tokens whose probabilities add up to p.
+        seed: seed for reproducible samples.
+        max_length: most tokens per output (default: the model's).
+    """
+
+
 @dataclass(frozen=True)
 class Verb:
-    """An inference command: which task it needs, and how its inputs and outputs look.
+    """An inference command: its options, the task it needs, how its inputs and outputs look.
 
     Attributes:
+        options: a function whose signature and docstring are the command's own options
+            (``--ckpt_path``, ``--model`` and ``--device`` come with every command).
         task: the task class it runs.
         purpose: what it does, for the error when a model cannot.
         echo: the key under which each output line repeats its input (None: not repeated).
@@ -102,6 +191,7 @@ class Verb:
         show: prints the outputs.
     """
 
+    options: Callable[..., None]
     task: type[RNNTask]
     purpose: str
     echo: str | None
@@ -130,24 +220,27 @@ def _texts(verb: str) -> Callable[[dict[str, Any]], list[str]]:
     return lambda arguments: read_texts(arguments.pop("text"), arguments.pop("file"), verb)
 
 
+def _prompt(arguments: dict[str, Any]) -> list[str]:
+    arguments["max_length"] = arguments.pop("max_new_tokens")
+    return [arguments.pop("prompt")]
+
+
 VERBS: dict[str, Verb] = {
     "generate": Verb(
-        LanguageModel, "generate text from a prompt (use rnnzoo caption)", None,
-        lambda arguments: [arguments.pop("prompt")], lambda outputs: print(outputs[0]["text"]),
+        generate, LanguageModel, "generate text from a prompt (use rnnzoo caption)", None, _prompt,
+        lambda outputs: print(outputs[0]["text"]),
     ),
-    "classify": Verb(Classifier, "classify text", "text", _texts("classify"), _json_lines),
-    "translate": Verb(Seq2Seq, "translate text", "source", _texts("translate"), _json_lines),
-    "tag": Verb(Tagger, "tag text", None, _texts("tag"), _json_lines),
-    "caption": Verb(Captioner, "caption", "condition", _conditions, _json_lines),
+    "classify": Verb(classify, Classifier, "classify text", "text", _texts("classify"), _json_lines),
+    "translate": Verb(translate, Seq2Seq, "translate text", "source", _texts("translate"), _json_lines),
+    "tag": Verb(tag, Tagger, "tag text", None, _texts("tag"), _json_lines),
+    "caption": Verb(caption, Captioner, "caption", "condition", _conditions, _json_lines),
 }  # fmt: skip
-"""The inference commands, each a call of the task's :meth:`~rnnzoo.tasks.RNNTask.predict`."""
+"""The inference commands, each one call of the task's :meth:`~rnnzoo.tasks.RNNTask.predict`."""
 
 
 def run_verb(verb: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
     """Load the model, read the inputs, ``predict`` with the remaining options (None: the model's default)."""
     spec, arguments = VERBS[verb], dict(arguments)
-    if "max_new_tokens" in arguments:
-        arguments["max_length"] = arguments.pop("max_new_tokens")
     inputs = spec.inputs(arguments)
     task = load_model(
         arguments.pop("ckpt_path"), arguments.pop("model"), arguments.pop("device"), spec.task, spec.purpose
@@ -158,146 +251,17 @@ def run_verb(verb: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
     return outputs
 
 
-def generate(
-    ckpt_path: str | None = None,
-    model: str | None = None,
-    prompt: str = "\n",
-    max_new_tokens: int = 500,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    device: str = "cpu",
-) -> list[dict[str, Any]]:
-    """Sample text from a language model.
-
-    Args:
-        ckpt_path: a checkpoint written by ``rnnzoo fit``.
-        model: or a pretrained model: a bundled name (``rnnzoo.list_models()``), an
-            artifact folder or a HuggingFace hub repo id.
-        prompt: text to continue.
-        max_new_tokens: how many tokens to add.
-        temperature: below 1 is more conservative, 0 is greedy.
-        top_k: sample among the k most likely tokens only.
-        top_p: sample among the most likely tokens whose probabilities add up to p.
-        seed: seed for reproducible samples.
-        device: where to run (``cpu``, ``cuda``).
-    """
-    return run_verb("generate", locals())
-
-
-def classify(
-    ckpt_path: str | None = None,
-    model: str | None = None,
-    text: str | list[str] | None = None,
-    file: str | None = None,
-    max_length: int | None = None,
-    device: str = "cpu",
-) -> list[dict[str, Any]]:
-    """Classify texts with a classifier; no dataset is needed.
-
-    Args:
-        ckpt_path: a checkpoint written by ``rnnzoo fit``.
-        model: or a pretrained model (bundled name, artifact folder or hub repo id).
-        text: a text to classify, or several (``--text+ "one" --text+ "two"``).
-        file: a UTF-8 file with one text per line (blank lines are skipped).
-        max_length: cut each text to this many tokens (default: as in training).
-        device: where to run (``cpu``, ``cuda``).
-
-    Returns:
-        One ``{"text", "label", "probabilities"}`` dict per text.
-    """
-    return run_verb("classify", locals())
-
-
-def translate(
-    ckpt_path: str | None = None,
-    model: str | None = None,
-    text: str | list[str] | None = None,
-    file: str | None = None,
-    beam_size: int = 5,
-    n_best: int = 1,
-    length_penalty: float | None = None,
-    max_length: int | None = None,
-    device: str = "cpu",
-) -> list[dict[str, Any]]:
-    """Translate texts with a seq2seq checkpoint; no dataset is needed.
-
-    Args:
-        ckpt_path: a checkpoint written by ``rnnzoo fit``.
-        model: or a pretrained model (bundled name, artifact folder or hub repo id).
-        text: a source text (``--text+ TEXT`` adds one more).
-        file: a UTF-8 file with one source text per line (blank lines are skipped).
-        beam_size: beams per sentence (1: greedy).
-        n_best: translations per text, best first (at most ``beam_size``).
-        length_penalty: GNMT alpha (default: the model's).
-        max_length: most target tokens (default: the model's).
-        device: where to run (``cpu``, ``cuda``).
-
-    Returns:
-        One ``{"source", "translation", "score"}`` dict per text (plus ``"n_best"`` when ``n_best > 1``).
-    """
-    return run_verb("translate", locals())
-
-
-def tag(
-    ckpt_path: str | None = None,
-    model: str | None = None,
-    text: list[str] | str | None = None,
-    file: str | None = None,
-    device: str = "cpu",
-) -> list[dict[str, Any]]:
-    """Tag sentences with a tagger checkpoint; no dataset is needed.
-
-    Args:
-        ckpt_path: a checkpoint written by ``rnnzoo fit``.
-        model: or a pretrained model (bundled name, artifact folder or hub repo id).
-        text: a sentence to tag, words separated by spaces (``--text+ ...`` once per sentence for several).
-        file: a UTF-8 file with one sentence per line (blank lines are skipped).
-        device: where to run (``cpu``, ``cuda``).
-
-    Returns:
-        One ``{"tokens", "tags"}`` dict per sentence.
-    """
-    return run_verb("tag", locals())
-
-
-def caption(
-    ckpt_path: str | None = None,
-    model: str | None = None,
-    condition: str | list[str] | None = None,
-    image: str | list[str] | None = None,
-    num_samples: int = 1,
-    beam_size: int = 1,
-    n_best: int = 1,
-    temperature: float | None = None,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    max_length: int | None = None,
-    device: str = "cpu",
-) -> list[dict[str, Any]]:
-    """Generate from a captioning checkpoint (a category or an image in, a sequence out); no dataset is needed.
-
-    Args:
-        ckpt_path: a checkpoint written by ``rnnzoo fit``.
-        model: or a pretrained model (bundled name, artifact folder or hub repo id).
-        condition: a category such as ``Russian`` (``--condition+ NAME`` adds one more).
-        image: an image file (``.ppm``, ``.pt``, ``.npy``; PNG/JPEG with Pillow), or several.
-        num_samples: outputs per condition (with a ``temperature``, different samples).
-        beam_size: beams per condition (1: greedy, or sampling with a temperature).
-        n_best: outputs per condition from the beam, best first (at most ``beam_size``).
-        temperature: sample with this temperature instead of searching.
-        top_k: with a temperature, sample among the k most likely tokens.
-        top_p: with a temperature, sample among the most likely tokens whose probabilities add up to p.
-        seed: seed for reproducible samples.
-        max_length: most tokens per output (default: the model's).
-        device: where to run (``cpu``, ``cuda``).
-
-    Returns:
-        One ``{"condition", "text", "score"}`` dict per output (plus ``"n_best"`` when ``n_best > 1``).
-    """
-    return run_verb("caption", locals())
+def _verb_parser(name: str) -> ArgumentParser:
+    verb = VERBS[name]
+    parser = ArgumentParser(prog=f"rnnzoo {name}", description=verb.options.__doc__.splitlines()[0])
+    parser.add_argument("--ckpt_path", type=str | None, default=None, help="a checkpoint written by rnnzoo fit")
+    parser.add_argument(
+        "--model", type=str | None, default=None, help="or a pretrained model: a bundled name (rnnzoo.list_models()), "
+        "an artifact folder or a HuggingFace hub repo id",
+    )  # fmt: skip
+    parser.add_argument("--device", type=str, default="cpu", help="where to run (cpu, cuda)")
+    parser.add_function_arguments(verb.options)
+    return parser
 
 
 def export(
@@ -325,18 +289,17 @@ def export(
     return f"wrote {out}: load it with RNNTask.from_pretrained({out!r}) or --model {out}"
 
 
-COMMANDS: dict[str, tuple[Callable[..., Any], Callable[[Any], None]]] = {
-    **{name: (globals()[name], verb.show) for name, verb in VERBS.items()},
-    "export": (export, print),
-}
-"""Commands beside LightningCLI's: a function, and how to print its result."""
-
-
 def _function_command(name: str, args: list[str]) -> None:
-    function, show = COMMANDS[name]
-    parser = ArgumentParser(prog=f"rnnzoo {name}", description=function.__doc__.splitlines()[0])
-    parser.add_function_arguments(function)
-    show(function(**parser.parse_args(args).as_dict()))
+    if name == "export":
+        parser = ArgumentParser(prog="rnnzoo export", description=export.__doc__.splitlines()[0])
+        parser.add_function_arguments(export)
+        print(export(**parser.parse_args(args).as_dict()))
+        return
+    VERBS[name].show(run_verb(name, _verb_parser(name).parse_args(args).as_dict()))
+
+
+COMMANDS = (*VERBS, "export")
+"""Commands beside LightningCLI's."""
 
 
 def _lightning_cli(args: list[str] | None) -> None:

@@ -262,14 +262,13 @@ def beam_search(
 ) -> list[list[Hypothesis]]:
     """Batched beam search: keep the ``beam_size`` best prefixes of every row, all rows in one batch.
 
-    At each step every alive beam proposes its tokens; the ``2 * beam_size`` best
-    candidates of a row are read in order, those ending in ``eos_id`` among the
-    first ``beam_size`` finish (scored ``log_prob / length_penalty(length, alpha)``,
-    the end token counted in the length), and the first ``beam_size`` others stay
-    alive. A row is done once it holds ``beam_size`` finished hypotheses; at
-    ``max_length`` (or its own ``max_lengths`` entry) its alive beams finish as they are.
-    Done rows leave the batch, so the step function runs on the rows still searching. ``beam_size = 1`` is greedy
-    decoding, and a row's result does not depend on the other rows of the batch.
+    Each step, the ``2 * beam_size`` best candidates of a row are read in order: those ending in
+    ``eos_id`` among the first ``beam_size`` finish (scored ``log_prob / length_penalty(length,
+    alpha)``, the end token counted), the first ``beam_size`` others stay alive. A row is done
+    with ``beam_size`` finished hypotheses, or at ``max_length`` (or its ``max_lengths`` entry),
+    where its alive beams finish as they are; done rows leave the batch. ``beam_size = 1`` is
+    greedy; a row's result does not depend on the other rows (each starts as ``beam_size`` copies,
+    only the first alive, so the first step picks distinct tokens).
 
     Args:
         step: the model's one-step function.
@@ -280,71 +279,74 @@ def beam_search(
         eos_id: the end token; None (a model without one) ends every hypothesis at ``max_length``.
         alpha: GNMT length-penalty exponent (0: raw log-probability; 0.6 to 1 favours longer output).
         n_best: hypotheses returned per row, best first (at most ``beam_size``).
-        reorder: ``(state, indices) -> state`` picking rows of the state; the default
-            suits states whose tensors have the batch first (see :func:`index_select_state`).
+        reorder: ``(state, indices) -> state`` picking rows (default: :func:`index_select_state`, batch first).
         max_lengths: ``[B]`` per-row limits below ``max_length`` (e.g. from the source lengths), or None.
         min_length: the end token is forbidden before this many tokens.
 
     Returns:
         For every row, its ``n_best`` best :class:`Hypothesis`, best first.
     """
-    if not isinstance(beam_size, int) or beam_size < 1:
-        raise ValueError(f"beam_size must be a positive integer, got {beam_size!r}")
-    if not 1 <= n_best <= beam_size:
-        raise ValueError(f"n_best must lie in [1, beam_size={beam_size}], got {n_best}")
-    if max_length < 1:
-        raise ValueError(f"max_length must be a positive number of tokens, got {max_length}")
-    if alpha < 0:
-        raise ValueError(f"the length-penalty alpha must be >= 0, got {alpha}")
-    batch, vocab = logits.shape
-    device = logits.device
-    # Every row starts with beam_size copies; only the first is alive, so the first step picks distinct tokens.
-    expand = torch.arange(batch, device=device).repeat_interleave(beam_size)
-    state = reorder(state, expand)
-    logits = logits.index_select(0, expand)
-    beam_scores = torch.full((batch, beam_size), float("-inf"), device=device)
-    beam_scores[:, 0] = 0.0
-    prefixes = torch.zeros(batch * beam_size, 0, dtype=torch.long, device=device)
-    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    active = torch.arange(batch)  # the rows still searching; finished rows leave the batch
-    limits = None if max_lengths is None else max_lengths.cpu()
+    GenerationConfig(max_length=max_length, beam_size=beam_size, n_best=n_best, length_penalty=alpha)  # checks
+    (batch, vocab), beams = logits.shape, _Beams(logits.shape[0], beam_size, logits.device)
+    expand = torch.arange(batch, device=logits.device).repeat_interleave(beam_size)
+    state, logits = reorder(state, expand), logits.index_select(0, expand)
+    limits = torch.full((batch,), max_length) if max_lengths is None else max_lengths.cpu().clamp(max=max_length)
     for position in range(max_length):
-        alive = len(active)
+        alive = len(beams.active)
         log_probs = torch.log_softmax(forbid_end(logits.float(), eos_id, position, min_length), dim=-1)
-        candidates = (beam_scores.view(alive * beam_size, 1) + log_probs).view(alive, beam_size * vocab)
+        candidates = (beams.scores.view(alive * beam_size, 1) + log_probs).view(alive, beam_size * vocab)
         scores, flat = candidates.topk(min(2 * beam_size, beam_size * vocab), dim=1)
-        beams, tokens = flat // vocab, flat % vocab
+        origins, tokens = flat // vocab, flat % vocab
         ended = tokens == (-1 if eos_id is None else eos_id)  # no token is -1: nothing ends early
-        last = position + 1 == max_length
-        at_limit = torch.full((alive,), last, dtype=torch.bool)
-        if limits is not None:
-            at_limit |= limits[active] <= position + 1
-        # Hypotheses that end here: end-token candidates among the best beam_size (all alive beams at a limit).
-        ends = ended[:, :beam_size] | at_limit.to(device).unsqueeze(1)
+        at_limit = limits[beams.active] <= position + 1
+        beams.finish(ended, at_limit, scores, origins, tokens, length_penalty(position + 1, alpha))
+        done = torch.tensor([len(beams.finished[int(row)]) >= beam_size for row in beams.active]) | at_limit
+        if bool(done.all()):
+            break
+        chosen, next_tokens = beams.advance(done, ended, scores, origins, tokens)
+        logits, state = step(next_tokens, reorder(state, chosen))
+    return [sorted(hypotheses, key=lambda h: -h.score)[:n_best] for hypotheses in beams.finished]
+
+
+class _Beams:
+    """Beam search's bookkeeping: the alive prefixes and their scores, the rows still searching, what finished."""
+
+    def __init__(self, batch: int, beam_size: int, device: torch.device) -> None:
+        self.beam_size = beam_size
+        self.scores = torch.full((batch, beam_size), float("-inf"), device=device)
+        self.scores[:, 0] = 0.0
+        self.prefixes = torch.zeros(batch * beam_size, 0, dtype=torch.long, device=device)
+        self.finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+        self.active = torch.arange(batch)  # the rows still searching; finished rows leave the batch
+
+    def finish(
+        self, ended: Tensor, at_limit: Tensor, scores: Tensor, origins: Tensor, tokens: Tensor, penalty: float
+    ) -> None:
+        """Finish the hypotheses that end here: end-token candidates among the best, all alive beams at a limit."""
+        ends = ended[:, : self.beam_size] | at_limit.to(ended.device).unsqueeze(1)
         for local, rank in ends.nonzero().tolist():
-            row = int(active[local])
-            if len(finished[row]) >= beam_size or scores[local, rank] == float("-inf"):
+            row = int(self.active[local])
+            if len(self.finished[row]) >= self.beam_size or scores[local, rank] == float("-inf"):
                 continue
-            body = prefixes[local * beam_size + int(beams[local, rank])]
+            body = self.prefixes[local * self.beam_size + int(origins[local, rank])]
             if not bool(ended[local, rank]):  # cut at a length limit: the last token is a real one
                 body = torch.cat([body, tokens[local, rank].view(1)])
             log_prob = float(scores[local, rank])
-            finished[row].append(Hypothesis(body.cpu(), log_prob, log_prob / length_penalty(position + 1, alpha)))
-        done = torch.tensor([len(finished[int(row)]) >= beam_size for row in active]) | at_limit
-        if bool(done.all()):
-            break
-        # The first beam_size candidates that do not end stay alive (a row has at most beam_size that end).
-        keep = torch.sort(ended.int(), dim=1, stable=True).indices[:, :beam_size]
-        going = (~done).nonzero().squeeze(1)
-        keep, beams, tokens = keep[going.to(device)], beams[going.to(device)], tokens[going.to(device)]
-        beam_scores = scores[going.to(device)].gather(1, keep)
-        chosen = (going.to(device).unsqueeze(1) * beam_size + beams.gather(1, keep)).view(-1)
+            self.finished[row].append(Hypothesis(body.cpu(), log_prob, log_prob / penalty))
+
+    def advance(
+        self, done: Tensor, ended: Tensor, scores: Tensor, origins: Tensor, tokens: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Keep the first ``beam_size`` candidates that do not end, on the rows not done: ``(chosen rows, tokens)``."""
+        keep = torch.sort(ended.int(), dim=1, stable=True).indices[:, : self.beam_size]
+        going = (~done).nonzero().squeeze(1).to(ended.device)
+        keep, origins, tokens = keep[going], origins[going], tokens[going]
+        self.scores = scores[going].gather(1, keep)
+        chosen = (going.unsqueeze(1) * self.beam_size + origins.gather(1, keep)).view(-1)
         next_tokens = tokens.gather(1, keep).view(-1)
-        prefixes = torch.cat([prefixes.index_select(0, chosen), next_tokens.unsqueeze(1)], dim=1)
-        active = active[going]
-        state = reorder(state, chosen)
-        logits, state = step(next_tokens, state)
-    return [sorted(hypotheses, key=lambda h: -h.score)[:n_best] for hypotheses in finished]
+        self.prefixes = torch.cat([self.prefixes.index_select(0, chosen), next_tokens.unsqueeze(1)], dim=1)
+        self.active = self.active[going.cpu()]
+        return chosen, next_tokens
 
 
 def decode(

@@ -115,45 +115,42 @@ class Captioner(GenerativeTask):
             raise ValueError(f"vocab_size must exceed the 3 special tokens, got {vocab_size}")
         if conditioning not in ("init_state", "first_input"):
             raise ValueError(f"conditioning must be 'init_state' or 'first_input', got {conditioning!r}")
+        if condition not in ("category", "vector", "image"):
+            raise ValueError(f"condition must be 'category', 'vector' or 'image', got {condition!r}")
         if attention and condition != "image":
             raise ValueError(f"attention reads spatial image features: it needs condition='image', not {condition!r}")
         condition_size = condition_size or hidden_size
-        self.cnn: SmallCNN | None = None
-        if condition == "category":
-            if not num_categories or num_categories < 1:
-                raise ValueError(f"condition='category' needs num_categories >= 1, got {num_categories!r}")
-            self.encoder: nn.Module = nn.Embedding(num_categories, condition_size)
-        elif condition == "vector":
-            if not feature_size or feature_size < 1:
-                raise ValueError(f"condition='vector' needs feature_size >= 1, got {feature_size!r}")
-            self.encoder = nn.Linear(feature_size, condition_size)
-        elif condition == "image":
-            if image_size < 8:
-                raise ValueError(f"image_size must be at least 8 (the CNN halves it three times), got {image_size}")
-            self.cnn = SmallCNN(image_channels, cnn_channels)
-            self.encoder = nn.Linear(cnn_channels * (image_size // 8) ** 2, condition_size)
-        else:
-            raise ValueError(f"condition must be 'category', 'vector' or 'image', got {condition!r}")
+        self.cnn = SmallCNN(image_channels, cnn_channels) if condition == "image" else None
+        self.encoder = self._condition_encoder(condition_size)
         # Features of images and vectors can be large: normalised, z does not saturate the tanh of init_state.
         self.norm = nn.LayerNorm(condition_size) if condition != "category" else nn.Identity()
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         first_input = conditioning == "first_input"
-        self.decoder = self.build_backbone(
-            cell,
-            embedding_size + (condition_size if first_input else 0),
-            hidden_size,
-            num_layers=num_layers,
-            dropout=dropout,
-            **(cell_options or {}),
-        )
-        self.bridge = None
-        if not first_input:
-            self.bridge = StateBridge(condition_size, hidden_size, num_layers, len(self.decoder.state_names))
+        input_size = embedding_size + (condition_size if first_input else 0)
+        options = {"num_layers": num_layers, "dropout": dropout, **(cell_options or {})}
+        self.decoder = self.build_backbone(cell, input_size, hidden_size, **options)
+        states = len(self.decoder.state_names)
+        self.bridge = None if first_input else StateBridge(condition_size, hidden_size, num_layers, states)
         self.attention = Attention("additive", hidden_size, cnn_channels) if attention else None
         self.combine = nn.Linear(hidden_size + cnn_channels, hidden_size) if attention else None
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
         self.metrics = self.stage_metrics(bleu=BLEU(n_gram=4, tokenize="none"), exact=MeanMetric())
+
+    def _condition_encoder(self, condition_size: int) -> nn.Module:
+        """The layer that turns a condition into ``z``: an embedding, or a projection of a vector or the CNN's map."""
+        hp = self.hparams
+        if hp.condition == "category":
+            if not hp.num_categories or hp.num_categories < 1:
+                raise ValueError(f"condition='category' needs num_categories >= 1, got {hp.num_categories!r}")
+            return nn.Embedding(hp.num_categories, condition_size)
+        if hp.condition == "vector":
+            if not hp.feature_size or hp.feature_size < 1:
+                raise ValueError(f"condition='vector' needs feature_size >= 1, got {hp.feature_size!r}")
+            return nn.Linear(hp.feature_size, condition_size)
+        if hp.image_size < 8:
+            raise ValueError(f"image_size must be at least 8 (the CNN halves it three times), got {hp.image_size}")
+        return nn.Linear(hp.cnn_channels * (hp.image_size // 8) ** 2, condition_size)
 
     # The model.
 

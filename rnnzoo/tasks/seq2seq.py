@@ -123,6 +123,38 @@ class Seq2Seq(GenerativeTask):
     ) -> None:
         super().__init__(optimizer, scheduler)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self._check_options()
+        self.source_embedding = nn.Embedding(vocab_size["source"], embedding_size)
+        self.target_embedding = nn.Embedding(vocab_size["target"], embedding_size)
+        options = {"num_layers": num_layers, "dropout": dropout, "bidirectional": bidirectional}
+        self.encoder = self.build_backbone(
+            encoder_cell, embedding_size, hidden_size, **options, **(encoder_options or {})
+        )
+        memory_size = self.encoder.output_size
+        decoder_hidden_size = decoder_hidden_size or memory_size
+        fed = {"none": memory_size, "additive": 0, "multiplicative": 0}[attention]
+        fed += decoder_hidden_size if input_feeding else 0
+        options = {"num_layers": decoder_num_layers or num_layers, "dropout": dropout, **(decoder_options or {})}
+        self.decoder = self.build_backbone(
+            decoder_cell or encoder_cell, embedding_size + fed, decoder_hidden_size, **options
+        )
+        kind = "additive" if attention == "additive" else score
+        self.attention = (
+            None if attention == "none" else Attention(kind, decoder_hidden_size, memory_size, attention_size)
+        )
+        layers, states = self.decoder.num_layers, len(self.decoder.state_names)
+        self.bridge = StateBridge(memory_size, decoder_hidden_size, layers, states) if bridge == "linear" else None
+        self.combine = nn.Linear(decoder_hidden_size + memory_size, decoder_hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(decoder_hidden_size, vocab_size["target"])
+        self.metrics = self.stage_metrics(bleu=BLEU(tokenize="none"))
+
+    def _check_options(self) -> None:
+        """One clear error for an option that cannot work."""
+        hp = self.hparams
+        vocab_size, attention, input_feeding, bridge = hp.vocab_size, hp.attention, hp.input_feeding, hp.bridge
+        teacher_forcing, label_smoothing, max_length_ratio = hp.teacher_forcing, hp.label_smoothing, hp.max_length_ratio
+        val_beam_size, test_beam_size = hp.val_beam_size, hp.test_beam_size
         if not isinstance(vocab_size, dict) or set(vocab_size) != {"source", "target"}:
             raise ValueError(
                 f"vocab_size must be a dict {{'source': int, 'target': int}} "
@@ -148,44 +180,6 @@ class Seq2Seq(GenerativeTask):
         for option, value in (("val_beam_size", val_beam_size), ("test_beam_size", test_beam_size)):
             if value < 1:
                 raise ValueError(f"{option} must be at least 1 (1 is greedy), got {value}")
-        self.source_embedding = nn.Embedding(vocab_size["source"], embedding_size)
-        self.target_embedding = nn.Embedding(vocab_size["target"], embedding_size)
-        self.encoder = self.build_backbone(
-            encoder_cell,
-            embedding_size,
-            hidden_size,
-            num_layers=num_layers,
-            dropout=dropout,
-            bidirectional=bidirectional,
-            **(encoder_options or {}),
-        )
-        memory_size = self.encoder.output_size
-        decoder_hidden_size = decoder_hidden_size or memory_size
-        fed = {"none": memory_size, "additive": 0, "multiplicative": 0}[attention]
-        fed += decoder_hidden_size if input_feeding else 0
-        self.decoder = self.build_backbone(
-            decoder_cell or encoder_cell,
-            embedding_size + fed,
-            decoder_hidden_size,
-            num_layers=decoder_num_layers or num_layers,
-            dropout=dropout,
-            **(decoder_options or {}),
-        )
-        self.attention = (
-            None
-            if attention == "none"
-            else Attention(
-                "additive" if attention == "additive" else score, decoder_hidden_size, memory_size, attention_size
-            )
-        )
-        self.bridge = None
-        if bridge == "linear":
-            layers, states = self.decoder.num_layers, len(self.decoder.state_names)
-            self.bridge = StateBridge(memory_size, decoder_hidden_size, layers, states)
-        self.combine = nn.Linear(decoder_hidden_size + memory_size, decoder_hidden_size)
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(decoder_hidden_size, vocab_size["target"])
-        self.metrics = self.stage_metrics(bleu=BLEU(tokenize="none"))
 
     # The model: encode once, then decode a whole target or one token at a time.
 

@@ -117,22 +117,14 @@ class Tagger(RNNTask):
             if char_encoder != "none":
                 if char_vocab_size is None:
                     raise ValueError(f"char_encoder={char_encoder!r} needs char_vocab_size (or char_encoder: none)")
-                rnn = None
-                if char_encoder == "rnn":
-                    rnn = self.build_backbone("lstm", char_embedding_size, char_hidden_size, bidirectional=True)
+                lstm = {"cell": "lstm", "input_size": char_embedding_size, "hidden_size": char_hidden_size}
+                rnn = self.build_backbone(**lstm, bidirectional=True) if char_encoder == "rnn" else None
                 self.char_encoder = CharEncoder(char_vocab_size, char_embedding_size, char_hidden_size, rnn=rnn)
                 input_size += self.char_encoder.output_size
         else:
             self.projection = nn.Linear(frame_size, embedding_size)
-        self.backbone = self.build_backbone(
-            cell,
-            input_size,
-            hidden_size,
-            num_layers=num_layers,
-            dropout=dropout,
-            bidirectional=bidirectional,
-            **(cell_options or {}),
-        )
+        options = {"num_layers": num_layers, "dropout": dropout, "bidirectional": bidirectional}
+        self.backbone = self.build_backbone(cell, input_size, hidden_size, **options, **(cell_options or {}))
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.backbone.output_size, num_tags)
         self.crf = LinearChainCRF(num_tags) if crf else None
