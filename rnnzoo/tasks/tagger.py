@@ -22,9 +22,9 @@ from torch.nn import functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from rnnzoo.batches import TaggingBatch
 from rnnzoo.crf import LinearChainCRF, TagScheme
 from rnnzoo.data.batching import pad_sequences
-from rnnzoo.data.tagging import TaggingBatch, encode_chars
 from rnnzoo.entities import EntityF1, detect_scheme
 from rnnzoo.masking import lengths_to_mask
 from rnnzoo.pooling import SequencePooling
@@ -249,16 +249,16 @@ class Tagger(RNNTask):
     # Training and evaluation.
 
     def _run(self, batch: TaggingBatch) -> Tensor:
-        return self(batch["inputs"], batch["lengths"], batch.get("chars"))
+        return self(batch.inputs, batch.lengths, batch.chars)
 
     def training_step(self, batch: TaggingBatch, batch_idx: int) -> Tensor:
         """The loss of one batch."""
-        loss = self.loss(self._run(batch), batch["tags"], batch["lengths"])
-        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["lengths"]))
+        loss = self.loss(self._run(batch), batch.tags, batch.lengths)
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch.lengths))
         return loss
 
     def _evaluate(self, batch: TaggingBatch, stage: str) -> None:
-        scores, tags, lengths = self._run(batch), batch["tags"], batch["lengths"]
+        scores, tags, lengths = self._run(batch), batch.tags, batch.lengths
         self.losses[stage].update(self.loss(scores, tags, lengths), weight=lengths.sum())
         predicted = self.decode(scores, lengths)
         mask = lengths_to_mask(lengths.to(tags.device), tags.shape[1])
@@ -299,8 +299,8 @@ class Tagger(RNNTask):
 
     def predict_step(self, batch: TaggingBatch, batch_idx: int) -> list[list[str]]:
         """The tag names of every row of the batch."""
-        predicted = self.decode(self._run(batch), batch["lengths"])
-        return self._name(predicted, batch["lengths"])
+        predicted = self.decode(self._run(batch), batch.lengths)
+        return self._name(predicted, batch.lengths)
 
     # Tags and vocabularies, from the data module at setup and from checkpoints after.
 
@@ -395,7 +395,7 @@ class Tagger(RNNTask):
         inputs, lengths = pad_sequences([self.tokenizer.encode_words(row) for row in words])
         chars = None
         if self.char_encoder is not None:
-            rows = [encode_chars(row, self.char_tokenizer, self.max_word_length) for row in words]
+            rows = [self.char_tokenizer.encode_words(row, self.max_word_length) for row in words]
             chars = torch.zeros(len(rows), inputs.shape[1], max(row.shape[1] for row in rows), dtype=torch.long)
             for index, row in enumerate(rows):
                 chars[index, : row.shape[0], : row.shape[1]] = row
