@@ -56,7 +56,7 @@ class CategorySequenceDataModule(LabelledDataModule):
     """A label column (the condition) and a text column (the sequence), e.g. names by language.
 
     * **Categories** come from the label column's ``ClassLabel`` names, otherwise
-      from its distinct values in the training split (as strings, sorted). They are
+      from its distinct values in the training split (sorted, ints first; named as strings). They are
       saved with the model, which takes them by name (``generate("Russian")``).
     * **Validation**: when the dataset has no ``val_split``, ``val_fraction`` of the
       training split is carved off with a fixed ``seed``.
