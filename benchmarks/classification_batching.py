@@ -26,8 +26,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch.utils.data import RandomSampler
 
 from rnnzoo import ClassificationDataModule, Classifier
+from rnnzoo.batches import collate_classification
 from rnnzoo.data.batching import BucketBatchSampler
-from rnnzoo.data.classification import collate
 
 
 class TorchLSTMClassifier(nn.Module):
@@ -60,7 +60,7 @@ def batches(data, lengths, batch_size: int, bucketed: bool, count: int | None = 
     else:
         order = list(sampler)
         indices = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    return [collate([data[i] for i in batch]) for batch in indices[:count]]
+    return [collate_classification([data[i] for i in batch]) for batch in indices[:count]]
 
 
 def efficiency(epoch: list) -> float:

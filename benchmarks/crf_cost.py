@@ -16,6 +16,7 @@ import torch
 from common import machine, print_table, shared_dataset
 
 from rnnzoo import Tagger, TaggingDataModule
+from rnnzoo.batches import TaggingBatch
 
 WNUT_NAMES = [
     "O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-group", "I-group",
@@ -23,23 +24,23 @@ WNUT_NAMES = [
 ]  # fmt: skip
 
 
-def tokens_per_second(model: Tagger, batches: list[dict], train: bool) -> float:
+def tokens_per_second(model: Tagger, batches: list[TaggingBatch], train: bool) -> float:
     """Tokens/s of training steps (forward, loss, backward, Adam) or of decoding (forward + argmax/Viterbi)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train(train)
     start = time.perf_counter()
     for batch in batches:
         with torch.autocast("cpu", dtype=torch.bfloat16), torch.set_grad_enabled(train):
-            scores = model(batch["inputs"], batch["lengths"], batch["chars"])
+            scores = model(batch.inputs, batch.lengths, batch.chars)
             if train:
-                loss = model.loss(scores, batch["tags"], batch["lengths"])
+                loss = model.loss(scores, batch.tags, batch.lengths)
         if train:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         else:
-            model.decode(scores, batch["lengths"])
-    return sum(int(batch["lengths"].sum()) for batch in batches) / (time.perf_counter() - start)
+            model.decode(scores, batch.lengths)
+    return sum(int(batch.lengths.sum()) for batch in batches) / (time.perf_counter() - start)
 
 
 def main() -> None:

@@ -53,9 +53,9 @@ def tiny_corpus(tmp_path: Path) -> Path:
     folder.mkdir()
     lines = TINY_TEXT.split("\n")
     third = len(lines) // 3
-    (folder / "train.txt").write_text("\n".join(lines))
-    (folder / "validation.txt").write_text("\n".join(lines[:third]))
-    (folder / "test.txt").write_text("\n".join(lines[third : 2 * third]))
+    (folder / "train.txt").write_text("\n".join(lines), encoding="utf-8")
+    (folder / "validation.txt").write_text("\n".join(lines[:third]), encoding="utf-8")
+    (folder / "test.txt").write_text("\n".join(lines[third : 2 * third]), encoding="utf-8")
     return folder
 
 
@@ -76,5 +76,7 @@ def write_jsonl(folder: Path, splits: dict[str, list[dict]]) -> Path:
     """A folder dataset: one ``<split>.jsonl`` file of rows per split."""
     folder.mkdir(parents=True, exist_ok=True)
     for split, rows in splits.items():
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        (folder / f"{split}.jsonl").write_text(
+            "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
+        )
     return folder

@@ -132,7 +132,7 @@ def test_a_wrong_image_is_one_clear_error(tmp_path):
     (tmp_path / "broken.ppm").write_bytes(b"P6\n32 32\n255\n\x00\x01")
     with pytest.raises(ValueError, match="cannot read image"):
         model.caption(str(tmp_path / "broken.ppm"))
-    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "text.png").write_text("not an image", encoding="utf-8")
     with pytest.raises(ValueError, match="cannot read image .*text.png"):
         model.caption(str(tmp_path / "text.png"))
     with pytest.raises(FileNotFoundError, match="no image file"):
@@ -161,14 +161,14 @@ def test_the_image_data_module_rejects_a_caption_column_of_the_wrong_type(monkey
 
     rows = shapes_split(4, seed=0).add_column("label", [1, 2, 3, 4])
     data = ImageCaptionDataModule("generated:shapes", caption_column="label")
-    monkeypatch.setattr(data, "_load", lambda: DatasetDict({"train": rows, "validation": rows}))
+    monkeypatch.setattr(data, "raw_splits", lambda: DatasetDict({"train": rows, "validation": rows}))
     with pytest.raises(ValueError, match="caption column 'label' holds a int"):
         data.vocab_size
 
 
 def test_shapes_train_and_validate_with_bleu():
     data = ImageCaptionDataModule("generated:shapes", caption_column="captions", batch_size=16)
-    data._load = lambda: __import__("rnnzoo.data.shapes", fromlist=["x"]).shapes_dataset(48, 8, 8)
+    data.raw_splits = lambda: __import__("rnnzoo.data.shapes", fromlist=["x"]).shapes_dataset(48, 8, 8)
     model = Captioner(data.vocab_size, "image", attention=True, cnn_channels=8, hidden_size=16)
     trainer = Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.fit(model, data)
@@ -179,7 +179,7 @@ def test_shapes_train_and_validate_with_bleu():
 
 def write_names(folder: Path, names: dict[str, list[str]], copies: int = 1) -> Path:
     folder.mkdir()
-    with open(folder / "train.csv", "w", newline="") as file:
+    with open(folder / "train.csv", "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(["name", "language"])
         for _ in range(copies):
@@ -270,7 +270,7 @@ def test_several_caption_columns_are_the_references_of_a_row(monkeypatch):
     for k in range(3):
         rows = rows.add_column(f"caption_{k}", [refs[k] for refs in rows["captions"]])
     data = ImageCaptionDataModule("generated:shapes", caption_column=["caption_0", "caption_1", "caption_2"])
-    monkeypatch.setattr(data, "_load", lambda: DatasetDict({"train": rows, "validation": rows}))
+    monkeypatch.setattr(data, "raw_splits", lambda: DatasetDict({"train": rows, "validation": rows}))
     assert data.references("validation") == rows["captions"]
     assert len(data.encoded_split("train")) == 12 and len(data.encoded_split("validation")) == 4
 
@@ -299,6 +299,6 @@ def test_an_image_column_without_images_is_one_clear_error(monkeypatch):
 
     rows = shapes_split(4, seed=0).add_column("path", ["a.jpg", "b.jpg", "c.jpg", "d.jpg"])
     data = ImageCaptionDataModule("generated:shapes", image_column="path", caption_column="captions")
-    monkeypatch.setattr(data, "_load", lambda: DatasetDict({"train": rows, "validation": rows}))
+    monkeypatch.setattr(data, "raw_splits", lambda: DatasetDict({"train": rows, "validation": rows}))
     with pytest.raises(ValueError, match="row 0 of image column 'path' of split 'train' is not a usable image"):
         data.setup("fit")

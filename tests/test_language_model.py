@@ -35,8 +35,8 @@ def test_local_lines_and_single_row_give_the_same_stream(tmp_path, tiny_corpus):
     single = tmp_path / "single_row"
     single.mkdir()
     for split in ("train", "validation", "test"):
-        text = (tiny_corpus / f"{split}.txt").read_text()
-        (single / f"{split}.jsonl").write_text(json.dumps({"text": text}) + "\n")
+        text = (tiny_corpus / f"{split}.txt").read_text(encoding="utf-8")
+        (single / f"{split}.jsonl").write_text(json.dumps({"text": text}) + "\n", encoding="utf-8")
     by_line = LanguageModelDataModule(str(tiny_corpus))
     by_split = LanguageModelDataModule(str(single))
     assert by_line.text("train") == by_split.text("train") == TINY_TEXT
@@ -60,7 +60,7 @@ def test_bad_data_gets_clear_errors(tmp_path, tiny_corpus):
         LanguageModelDataModule(str(tiny_corpus), tbptt_steps=0)
     empty = tmp_path / "empty"
     empty.mkdir()
-    (empty / "train.txt").write_text("\n\n")
+    (empty / "train.txt").write_text("\n\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no text"):
         LanguageModelDataModule(str(empty)).vocab_size
     no_rows = DatasetDict({"train": Dataset.from_dict({"text": []})})
@@ -68,8 +68,8 @@ def test_bad_data_gets_clear_errors(tmp_path, tiny_corpus):
         get_split(no_rows, "train", "x", "text")
     unseen = tmp_path / "unseen"
     unseen.mkdir()
-    (unseen / "train.txt").write_text("abc abc\n")
-    (unseen / "validation.txt").write_text("abcz\n")
+    (unseen / "train.txt").write_text("abc abc\n", encoding="utf-8")
+    (unseen / "validation.txt").write_text("abcz\n", encoding="utf-8")
     data = LanguageModelDataModule(str(unseen), batch_size=1, eval_batch_size=1)
     with pytest.raises(ValueError, match="split 'validation'.*'z'.*unk_token"):
         data.setup("fit")
@@ -206,8 +206,10 @@ def test_loss_falls_on_real_text(tmp_path, cell):
     folder = shared_dataset("tiny_shakespeare")
     piece = tmp_path / "shakespeare_slice"
     piece.mkdir()
-    (piece / "train.txt").write_text((folder / "train.txt").read_text()[:60_000])
-    (piece / "validation.txt").write_text((folder / "validation.txt").read_text()[:8_000])
+    (piece / "train.txt").write_text((folder / "train.txt").read_text(encoding="utf-8")[:60_000], encoding="utf-8")
+    (piece / "validation.txt").write_text(
+        (folder / "validation.txt").read_text(encoding="utf-8")[:8_000], encoding="utf-8"
+    )
     data = LanguageModelDataModule(str(piece), batch_size=16, eval_batch_size=4, tbptt_steps=64)
     torch.manual_seed(0)
     model = LanguageModel(data.vocab_size, cell=cell, hidden_size=128, num_layers=1, dropout=0.0)

@@ -11,7 +11,7 @@ from rnnzoo import AddingProblemDataModule, PixelSequenceDataModule, SequencePre
 
 def test_adding_problem_marks_one_value_in_each_half_and_sums_them():
     data = AddingProblemDataModule(length=20, train_size=50, val_size=10, test_size=300, seed=3)
-    frames, targets = data.splits["test"][:]
+    frames, targets = data.encoded_split("test")[:]
     markers = frames[..., 1]
     assert frames.shape == (300, 20, 2) and torch.equal(markers.sum(1), torch.full((300,), 2.0))
     assert bool((markers[:, :10].sum(1) == 1).all()) and bool((markers[:, 10:].sum(1) == 1).all())
@@ -19,7 +19,7 @@ def test_adding_problem_marks_one_value_in_each_half_and_sums_them():
     # Always answering 1 scores about 1/6: the baseline to beat.
     assert ((targets - 1) ** 2).mean() == pytest.approx(1 / 6, abs=0.03)
     again = AddingProblemDataModule(length=20, train_size=50, val_size=10, test_size=300, seed=3)
-    assert torch.equal(again.splits["test"][:][0], frames)
+    assert torch.equal(again.encoded_split("test")[:][0], frames)
 
 
 def test_a_gated_cell_learns_the_short_adding_problem(tmp_path):
@@ -35,13 +35,14 @@ def test_a_gated_cell_learns_the_short_adding_problem(tmp_path):
 
 def test_pixel_mnist_is_split_8k_1k_1k_one_pixel_per_step():
     data = PixelSequenceDataModule(str(shared_dataset("mnist_t10k")))
-    sizes = {name: len(split) for name, split in data.splits.items()}
+    data.setup("fit")
+    sizes = {name: len(split) for name, split in data.encoded.items()}
     assert sizes == {"train": 8000, "validation": 1000, "test": 1000}
-    frames, label = data.splits["train"][0]
+    frames, label = data.encoded_split("train")[0]
     assert frames.shape == (784, 1) and 0.0 <= float(frames.min()) <= float(frames.max()) <= 1.0
     assert 0 <= int(label) <= 9
     with pytest.raises(ValueError, match="ask for 20000 rows"):
-        PixelSequenceDataModule(str(shared_dataset("mnist_t10k")), sizes=(18000, 1000, 1000))
+        PixelSequenceDataModule(str(shared_dataset("mnist_t10k")), sizes=(18000, 1000, 1000)).setup("fit")
 
 
 def test_classification_checkpoint_round_trip(tmp_path):

@@ -410,7 +410,10 @@ def test_checkpoint_translates_identically_with_no_dataset_present(toy_corpus, t
     sources.write_text(f"{texts[2]}\n\n{texts[0]}\n", encoding="utf-8")
     main(["translate", "--ckpt_path", str(path), "--file", str(sources), "--beam_size", "3"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [line["translation"] for line in lines] == [expected[2]["translation"], expected[0]["translation"]]  # blank line skipped
+    assert [line["translation"] for line in lines] == [
+        expected[2]["translation"],
+        expected[0]["translation"],
+    ]  # blank line skipped
 
 
 def test_translate_command_errors_are_one_line(tmp_path, capsys):
@@ -441,8 +444,8 @@ def test_loss_falls_on_a_small_slice_of_multi30k(tmp_path):
     slice_folder = tmp_path / "multi30k_slice"
     slice_folder.mkdir()
     for split, count in (("train", 2000), ("validation", 64), ("test", 64)):
-        lines = (folder / f"{split}.jsonl").read_text().splitlines()[:count]
-        (slice_folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+        lines = (folder / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()[:count]
+        (slice_folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     torch.manual_seed(0)
     data = TranslationDataModule(str(slice_folder), batch_size=64, eval_batch_size=64, min_freq=1)
     model = Seq2Seq(data.vocab_size, embedding_size=32, hidden_size=32, attention="additive", dropout=0.0)

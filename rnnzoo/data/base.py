@@ -1,77 +1,323 @@
-"""What the sequence data modules share: encode each split once, and batch it by length."""
+"""What every data module shares: splits loaded once, checked columns, labels derived once, batches by length.
+
+Each split is encoded once and batched by length. A data module does no I/O in
+``__init__``: the dataset is read on first use of :attr:`HFDataModule.splits` (by
+``setup()``, or by a property such as ``vocab_size`` that the CLI reads to size the model).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
+from datasets import ClassLabel, Dataset, DatasetDict
 from lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
 
 from rnnzoo.data.batching import length_batched_loader
+from rnnzoo.data.hf import check_columns, column_values, get_split, load_splits, with_validation
+from rnnzoo.data_state import DataState
+from rnnzoo.tokenizers import Tokenizer
+
+log = logging.getLogger(__name__)
+
+Label = int | str
+HIDDEN_LABELS = (-1, None)
+"""Label values that mean "not given" (e.g. GLUE test splits use -1)."""
+
+STAGES = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+"""The splits (by role) each Lightning stage reads."""
 
 
-class SplitDataModule(LightningDataModule):
-    """Base of the data modules whose splits are encoded once and batched by length.
+def derive_labels(
+    values: Iterable[Any], feature: Any, column: str, label_names: Sequence[str] | None = None
+) -> tuple[list[Label], list[str]]:
+    """The labels a model predicts, by index, and their readable names, from the training split's values.
 
-    A subclass implements :meth:`encoded_split` (a map-style dataset, with a ``lengths``
-    list when it buckets) and sets :attr:`collate_fn`. Its hyper-parameters name
-    ``train_split``, ``val_split``, ``test_split``, ``batch_size``, ``eval_batch_size`` and
-    ``num_workers``, and optionally ``bucketing`` and ``pool_batches``.
+    * A ``ClassLabel`` feature gives its indices and names (``label_names``, if given, must equal them).
+    * Otherwise the distinct values are used (-1 and None mean "not given" and are skipped);
+      they must be ints or strings. With ``label_names``, ints are indices into it and
+      strings are ordered by it; without, the values are sorted (ints first) and named by ``str``.
+
+    Per-step tags are passed flattened (every tag of every row), with the feature of one step.
+
+    Args:
+        values: the label of every row (or every tag of every row).
+        feature: the column's ``datasets`` feature (of one step, for per-step tags), or None.
+        column: the column's name, for messages.
+        label_names: the names by index (int labels) or the label set in index order (strings), or None.
+
+    Raises:
+        ValueError: for labels that are neither ints nor strings, or ``label_names`` that
+            contradict a ``ClassLabel`` feature or mix with both kinds.
+    """
+    names = None if label_names is None else list(label_names)
+    if isinstance(feature, ClassLabel):
+        if names is not None and names != list(feature.names):
+            raise ValueError(
+                f"label_names {names} differ from the dataset's own names {feature.names} for column {column!r}; "
+                "drop label_names (ClassLabel columns carry their names)"
+            )
+        return list(range(feature.num_classes)), list(feature.names)
+    present = {value for value in values if value not in HIDDEN_LABELS}
+    if any(not isinstance(value, int | str) for value in present):
+        kinds = sorted({type(value).__name__ for value in present})
+        raise ValueError(f"column {column!r} must hold ints or strings (one label per row or per step), not {kinds}")
+    if names is None:
+        labels = sorted(present, key=lambda value: (isinstance(value, str), value))
+        return labels, [str(value) for value in labels]
+    if all(isinstance(value, int) for value in present):
+        return list(range(len(names))), names
+    if all(isinstance(value, str) for value in present):
+        return list(names), names
+    raise ValueError(f"column {column!r} mixes int and string labels: label_names cannot name both")
+
+
+class EncodedRows(TorchDataset):
+    """The encoded rows of one split: equal-length fields read together, and each row's length.
+
+    Every field is also an attribute (``rows.tags``, ``rows.sources``); an item is the
+    tuple of the fields of one row, in the order given, which the batch's collate function reads.
+
+    Args:
+        fields: the values of every row, by field name.
+        lengths: the length of each row (what bucketing sorts by), or None.
+    """
+
+    def __init__(self, fields: dict[str, Sequence[Any]], lengths: Sequence[int] | None = None) -> None:
+        self.fields = tuple(fields)
+        for name, values in fields.items():
+            setattr(self, name, values)
+        self.lengths = lengths
+
+    def __len__(self) -> int:
+        """Number of rows."""
+        return len(getattr(self, self.fields[0]))
+
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        """The fields of row ``index``."""
+        return tuple(getattr(self, name)[index] for name in self.fields)
+
+
+class HFDataModule(LightningDataModule):
+    """Base of the data modules: HF splits loaded once, checked columns, encoded splits batched by length.
+
+    * :attr:`splits` loads ``dataset`` (with ``name`` and ``revision``) on first use; when the
+      module has a ``val_fraction`` option and the dataset no ``val_split``, one is carved from
+      ``train_split`` with ``seed`` (:func:`~rnnzoo.data.hf.with_validation`).
+    * :meth:`rows` reads a split checked to hold the columns named by the given options,
+      with one error naming the option to set.
+    * :meth:`encoded_split` encodes a split once (:meth:`encode`); the loaders batch it with
+      :attr:`collate_fn`, by length when ``bucketing``.
+
+    A subclass sets :attr:`collate_fn`, implements :meth:`encode` (an :class:`EncodedRows`, with
+    ``lengths`` when it buckets) and :meth:`columns`, and names in its hyper-parameters
+    ``dataset``, ``train_split``, ``val_split``, ``test_split`` and ``batch_size``, and optionally
+    ``name``, ``revision``, ``val_fraction`` with ``seed``, ``eval_batch_size``, ``bucketing``,
+    ``pool_batches`` and ``num_workers``.
     """
 
     collate_fn: ClassVar[Callable[[list[Any]], Any]]
+    column_hints: ClassVar[dict[str, str]] = {}
+    """An extra clause for the missing-column message of an option."""
 
-    def encoded_split(self, split: str) -> Dataset:
-        """The encoded examples of ``split`` (computed once)."""
+    def __init__(self) -> None:
+        super().__init__()
+        self._splits: DatasetDict | None = None
+        self.encoded: dict[str, Any] = {}
+
+    # The raw splits and their columns.
+
+    def raw_splits(self) -> DatasetDict:
+        """Hook: the dataset's splits as stored (a generated dataset overrides it)."""
+        hp = self.hparams
+        return load_splits(hp.dataset, hp.get("name"), hp.get("revision"))
+
+    def columns(self) -> tuple[str, ...]:
+        """Hook: the options whose columns every split must hold (``"text_column"``, ``"label_column"``)."""
+        return ()
+
+    @property
+    def splits(self) -> DatasetDict:
+        """The dataset's splits (loaded once), plus a carved validation split when it had none."""
+        if self._splits is None:
+            hp = self.hparams
+            splits = self.raw_splits()
+            if "val_fraction" in hp:
+                self._checked(splits, hp.train_split, self.columns())  # a clear error before carving
+                splits = with_validation(splits, hp.dataset, hp.train_split, hp.val_split, hp.val_fraction, hp.seed)
+            self._splits = splits
+        return self._splits
+
+    def rows(self, split: str, *options: str) -> Dataset:
+        """One split, checked to exist, to have rows and to hold the columns ``options`` name.
+
+        Args:
+            split: the split's name.
+            options: the options naming the columns to check (their values are a column
+                name, a list of them, or None); by default those of :meth:`columns`.
+
+        Raises:
+            KeyError: for a missing split or column, naming the option to set.
+            ValueError: for an empty split.
+        """
+        return self._checked(self.splits, split, options or self.columns())
+
+    def _checked(self, splits: DatasetDict, split: str, options: Sequence[str]) -> Dataset:
+        hp = self.hparams
+        rows = get_split(splits, split, hp.dataset)
+        names = {option: _column_names(hp[option]) for option in options}
+        check_columns(rows, split, hp.dataset, names, type(self).column_hints)
+        return rows
+
+    def values(self, split: str, option: str) -> list[Any]:
+        """The column ``option`` names, of ``split`` (checked), as a list."""
+        return column_values(self.rows(split, option), self.hparams[option])
+
+    # What the model reads, known before setup().
+
+    @property
+    def tokenizer(self) -> Tokenizer | None:
+        """Hook: the tokenizer the model reads with (built from the training split), or None."""
+        return None
+
+    @property
+    def vocab_size(self) -> int | None:
+        """Vocabulary size, known before ``setup()`` (the CLI links it into the model); None without a tokenizer."""
+        return None if self.tokenizer is None else len(self.tokenizer)
+
+    def data_state(self) -> DataState:
+        """What a model trained on this data must keep (built from the training split): here the tokenizer."""
+        return DataState(tokenizer=self.tokenizer)
+
+    # Encoding and batching.
+
+    def split_name(self, role: str) -> str:
+        """The split that plays ``role`` (``train``, ``val`` or ``test``): the ``{role}_split`` option."""
+        return self.hparams[f"{role}_split"]
+
+    def encode(self, split: str) -> TorchDataset:
+        """Hook: the encoded rows of ``split``."""
         raise NotImplementedError
 
-    def predict_split(self) -> Dataset:
+    def encoded_split(self, split: str) -> TorchDataset:
+        """The encoded rows of ``split``, computed once."""
+        if split not in self.encoded:
+            self.encoded[split] = self.encode(split)
+        return self.encoded[split]
+
+    def predict_split(self) -> TorchDataset:
         """Hook: what ``predict`` reads, in its order (the test split)."""
-        return self.encoded_split(self.hparams.test_split)
+        return self.encoded_split(self.split_name("test"))
 
     def setup(self, stage: str) -> None:
         """Encode the splits the stage needs."""
-        hp = self.hparams
         if stage == "predict":
             self.predict_split()
             return
-        needed = {"fit": [hp.train_split, hp.val_split], "validate": [hp.val_split], "test": [hp.test_split]}
-        for split in needed[stage]:
-            self.encoded_split(split)
+        for role in STAGES[stage]:
+            self.encoded_split(self.split_name(role))
 
     def _loader(self, split: str, train: bool) -> DataLoader:
         hp = self.hparams
-        data = self.encoded_split(split)
+        rows = self.encoded_split(split)
         return length_batched_loader(
-            data,
-            getattr(data, "lengths", None),
-            hp.batch_size if train else hp.eval_batch_size,
+            rows,
+            getattr(rows, "lengths", None),
+            hp.batch_size if train else hp.get("eval_batch_size", hp.batch_size),
             train,
             type(self).collate_fn,
             hp.get("bucketing", False),
             hp.get("pool_batches", 100),
-            hp.num_workers,
+            hp.get("num_workers", 0),
         )
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled training batches (bucketed by length when ``bucketing``)."""
-        return self._loader(self.hparams.train_split, train=True)
+        return self._loader(self.split_name("train"), train=True)
 
     def val_dataloader(self) -> DataLoader:
         """Validation batches (in length order when ``bucketing``)."""
-        return self._loader(self.hparams.val_split, train=False)
+        return self._loader(self.split_name("val"), train=False)
 
     def test_dataloader(self) -> DataLoader:
         """Test batches (in length order when ``bucketing``)."""
-        return self._loader(self.hparams.test_split, train=False)
+        return self._loader(self.split_name("test"), train=False)
 
     def predict_dataloader(self) -> DataLoader:
         """:meth:`predict_split` in its own order."""
         hp = self.hparams
         return DataLoader(
             self.predict_split(),
-            batch_size=hp.eval_batch_size,
+            batch_size=hp.get("eval_batch_size", hp.batch_size),
             collate_fn=type(self).collate_fn,
-            num_workers=hp.num_workers,
+            num_workers=hp.get("num_workers", 0),
         )
+
+
+class LabelledDataModule(HFDataModule):
+    """A data module whose rows carry labels (one per row, or one per step): derived once from the training split.
+
+    The column is the one :attr:`label_option` names; a ``label_names`` option, when the
+    module has one, names int labels or orders string labels (see :func:`derive_labels`).
+    """
+
+    label_option: ClassVar[str] = "label_column"
+    per_step_labels: ClassVar[bool] = False
+    """True when each row holds a list of labels (tags), one per step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._label_set: tuple[list[Label], list[str]] | None = None
+
+    def _derive_labels(self) -> tuple[list[Label], list[str]]:
+        if self._label_set is None:
+            hp = self.hparams
+            column = hp[self.label_option]
+            train = self.rows(hp.train_split, self.label_option)
+            values, feature = column_values(train, column), train.features[column]
+            if self.per_step_labels:
+                values, feature = [value for row in values for value in row], getattr(feature, "feature", None)
+            self._label_set = derive_labels(values, feature, column, hp.get("label_names"))
+            self.check_label_values(values)
+            log.info("%d labels in column %r: %s", len(self._label_set[0]), column, self._label_set[1])
+        return self._label_set
+
+    def check_label_values(self, values: list[Any]) -> None:
+        """Hook: check the training split's label values (flattened for tags) once they are derived."""
+
+    @property
+    def labels(self) -> list[Label]:
+        """The label values the model predicts, by index (ClassLabel indices, or the distinct values)."""
+        return self._derive_labels()[0]
+
+    @property
+    def label_names(self) -> list[str]:
+        """Readable names of :attr:`labels`."""
+        return self._derive_labels()[1]
+
+    def label_indices(self, split: str, values: Sequence[Any], what: str = "label") -> list[int]:
+        """The indices of label ``values`` of ``split``, with one clear error for labels the model does not know.
+
+        Raises:
+            ValueError: naming the unknown labels (and where the known ones come from).
+        """
+        index = {value: position for position, value in enumerate(self.labels)}
+        unknown = {value for value in values if value not in index}
+        if unknown:
+            hp = self.hparams
+            source = "label_names" if hp.get("label_names") is not None else f"the training split {hp.train_split!r}"
+            raise ValueError(
+                f"split {split!r} has {what}(s) {sorted(unknown, key=str)[:20]} that {source} does not name; "
+                f"known {what}s: {self.label_names}"
+            )
+        return [index[value] for value in values]
+
+
+def _column_names(value: str | Sequence[str] | None) -> list[str]:
+    """The column names an option's value gives: one name, a list of them, or none."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
-from datasets import ClassLabel, Dataset, DatasetDict
+from datasets import DatasetDict
 from torch import Tensor
 
 from rnnzoo.batches import collate_captions
-from rnnzoo.data.base import SplitDataModule
-from rnnzoo.data.hf import get_split, load_splits, with_validation
+from rnnzoo.data.base import EncodedRows, HFDataModule, LabelledDataModule
+from rnnzoo.data_state import DataState
 from rnnzoo.images import IMAGENET_MEAN, IMAGENET_STD, prepare_image
 from rnnzoo.tokenizers import (
     GENERATION_CHARS,
@@ -36,81 +36,27 @@ CHAR_SPECIALS = GENERATION_CHARS
 char_tokenizer = generation_char_tokenizer
 
 
-class EncodedConditions(torch.utils.data.Dataset):
-    """Conditions, target ids (``<bos> ... <eos>``) and references of one split."""
-
-    def __init__(self, conditions: Sequence[Any], ids: list[list[int]], references: list[list[str]]) -> None:
-        self.conditions = conditions
-        self.ids = [torch.tensor(row, dtype=torch.long) for row in ids]
-        self.references = references
-
-    def __len__(self) -> int:
-        """Number of examples."""
-        return len(self.ids)
-
-    def __getitem__(self, index: int) -> tuple[Any, Tensor, list[str]]:
-        """``(condition, target ids, references)``."""
-        return self.conditions[index], self.ids[index], self.references[index]
+def caption_ids(tokenizer: Tokenizer, text: str, max_length: int) -> list[int]:
+    """``<bos> text <eos>`` ids of ``text``, the text cut to ``max_length`` tokens."""
+    _, bos, eos = special_ids(tokenizer)
+    return [bos, *tokenizer.encode(text).tolist()[:max_length], eos]
 
 
-class _ConditionalDataModule(SplitDataModule):
-    """Splits (validation carved from train when missing), a tokenizer from train, loaders."""
-
-    collate_fn = staticmethod(collate_captions)
-
-    text_column: str
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._splits: DatasetDict | None = None
-        self._tokenizer: Tokenizer | None = None
-        self.encoded: dict[str, EncodedConditions] = {}
-
-    def _load(self) -> DatasetDict:
-        hp = self.hparams
-        return load_splits(hp.dataset, hp.name, hp.revision)
-
-    @property
-    def splits(self) -> DatasetDict:
-        """The dataset's splits (loaded once), plus a carved validation split when it had none."""
-        if self._splits is None:
-            hp = self.hparams
-            splits = self._load()
-            get_split(splits, hp.train_split, hp.dataset, self.text_column)  # missing split or column: a clear error
-            splits = with_validation(splits, hp.dataset, hp.train_split, hp.val_split, hp.val_fraction, hp.seed)
-            self._splits = splits
-        return self._splits
-
-    def rows(self, split: str, column: str) -> Dataset:
-        """One split, checked to hold the text column and ``column``."""
-        rows = get_split(self.splits, split, self.hparams.dataset, self.text_column)
-        if column not in rows.column_names:
-            raise KeyError(
-                f"split {split!r} of dataset {self.hparams.dataset!r} has no column {column!r}; "
-                f"its columns are {rows.column_names}. Set the data module's column names to them."
-            )
-        return rows
-
-    @property
-    def vocab_size(self) -> int:
-        """Vocabulary size, known before ``setup()``."""
-        return len(self.tokenizer)
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        """The tokenizer (built from the training split on first use)."""
-        raise NotImplementedError
-
-    def encoded_split(self, split: str) -> EncodedConditions:
-        """The encoded examples of ``split``."""
-        raise NotImplementedError
+def encoded_conditions(conditions: Sequence[Any], ids: list[list[int]], references: list[list[str]]) -> EncodedRows:
+    """Conditions, target ids (``<bos> ... <eos>``) and references of one split, as the captioning loaders read them."""
+    fields = {
+        "conditions": list(conditions),
+        "ids": [torch.tensor(row, dtype=torch.long) for row in ids],
+        "references": references,
+    }
+    return EncodedRows(fields)
 
 
-class CategorySequenceDataModule(_ConditionalDataModule):
+class CategorySequenceDataModule(LabelledDataModule):
     """A label column (the condition) and a text column (the sequence), e.g. names by language.
 
     * **Categories** come from the label column's ``ClassLabel`` names, otherwise
-      from its distinct values in the training split (as strings, sorted). They are
+      from its distinct values in the training split (sorted, ints first; named as strings). They are
       saved with the model, which takes them by name (``generate("Russian")``).
     * **Validation**: when the dataset has no ``val_split``, ``val_fraction`` of the
       training split is carved off with a fixed ``seed``.
@@ -134,6 +80,8 @@ class CategorySequenceDataModule(_ConditionalDataModule):
         eval_batch_size: examples per evaluation batch.
         num_workers: DataLoader worker processes.
     """
+
+    collate_fn = staticmethod(collate_captions)
 
     def __init__(
         self,
@@ -159,22 +107,16 @@ class CategorySequenceDataModule(_ConditionalDataModule):
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         self.save_hyperparameters()
-        self.text_column = text_column
-        self._categories: list[str] | None = None
+        self._tokenizer: Tokenizer | None = None
+
+    def columns(self) -> tuple[str, ...]:
+        """Every split holds the category and the text column."""
+        return ("label_column", "text_column")
 
     @property
     def categories(self) -> list[str]:
-        """The category names, by index (ClassLabel names, or the sorted distinct values)."""
-        if self._categories is None:
-            hp = self.hparams
-            train = self.rows(hp.train_split, hp.label_column)
-            feature = train.features[hp.label_column]
-            if isinstance(feature, ClassLabel):
-                self._categories = list(feature.names)
-            else:
-                self._categories = sorted({str(value) for value in train[hp.label_column] if value is not None})
-            log.info("%d categories: %s", len(self._categories), self._categories)
-        return self._categories
+        """The category names, by index (ClassLabel names, or the sorted distinct values as strings)."""
+        return self.label_names
 
     @property
     def num_categories(self) -> int:
@@ -186,43 +128,33 @@ class CategorySequenceDataModule(_ConditionalDataModule):
         """The tokenizer, built from the training split's texts on first use."""
         if self._tokenizer is None:
             hp = self.hparams
-            texts = [text or "" for text in self.rows(hp.train_split, hp.label_column)[hp.text_column]]
+            texts = [text or "" for text in self.values(hp.train_split, "text_column")]
             if hp.tokenizer == "char":
                 self._tokenizer = char_tokenizer(texts)
             else:
                 self._tokenizer = TextTokenizer.train_word_level(texts)
         return self._tokenizer
 
-    def encoded_split(self, split: str) -> EncodedConditions:
+    def data_state(self) -> DataState:
+        """The tokenizer, and the category names as both the labels and their names."""
+        return DataState(self.tokenizer, labels=list(self.categories), label_names=list(self.categories))
+
+    def encode(self, split: str) -> EncodedRows:
         """Category indices and ``<bos> text <eos>`` ids of ``split``; empty texts are dropped."""
-        if split not in self.encoded:
-            hp = self.hparams
-            rows = self.rows(split, hp.label_column)
-            feature = rows.features[hp.label_column]
-            values = rows[hp.label_column]
-            names = [feature.int2str(v) for v in values] if isinstance(feature, ClassLabel) else list(map(str, values))
-            index = {name: position for position, name in enumerate(self.categories)}
-            unknown = sorted({name for name in names if name not in index})
-            if unknown:
-                raise KeyError(f"split {split!r} has categories {unknown} that the training split never has")
-            _, bos, eos = 0, *special_pair(self.tokenizer)
-            texts = [text or "" for text in rows[hp.text_column]]
-            conditions, ids, references = [], [], []
-            for name, text in zip(names, texts, strict=True):
-                body = self.tokenizer.encode(text).tolist()[: hp.max_length]
-                if body:
-                    conditions.append(index[name])
-                    ids.append([bos, *body, eos])
-                    references.append([text])
-            if len(ids) < len(texts):
-                log.warning("split %r: dropped %d empty text(s)", split, len(texts) - len(ids))
-            self.encoded[split] = EncodedConditions(conditions, ids, references)
-        return self.encoded[split]
-
-
-def special_pair(tokenizer: Tokenizer) -> tuple[int, int]:
-    """``(bos, eos)`` ids of a generation tokenizer."""
-    return special_ids(tokenizer)[1:]
+        hp = self.hparams
+        rows = self.rows(split)
+        categories = self.label_indices(split, rows[hp.label_column], "category")
+        texts = [text or "" for text in rows[hp.text_column]]
+        conditions, ids, references = [], [], []
+        for category, text in zip(categories, texts, strict=True):
+            target = caption_ids(self.tokenizer, text, hp.max_length)
+            if len(target) > 2:  # some text besides <bos> and <eos>
+                conditions.append(category)
+                ids.append(target)
+                references.append([text])
+        if len(ids) < len(texts):
+            log.warning("split %r: dropped %d empty text(s)", split, len(texts) - len(ids))
+        return encoded_conditions(conditions, ids, references)
 
 
 def caption_references(value: Any, row: int, column: str) -> list[str]:
@@ -246,7 +178,7 @@ def caption_references(value: Any, row: int, column: str) -> list[str]:
     )
 
 
-class ImageCaptionDataModule(_ConditionalDataModule):
+class ImageCaptionDataModule(HFDataModule):
     """Images and their captions: an image column and a caption column (one string or a list of references).
 
     Training reads every (image, reference) pair; evaluation reads each image once
@@ -276,6 +208,8 @@ class ImageCaptionDataModule(_ConditionalDataModule):
         eval_batch_size: images per evaluation batch.
         num_workers: DataLoader worker processes.
     """
+
+    collate_fn = staticmethod(collate_captions)
 
     def __init__(
         self,
@@ -307,26 +241,29 @@ class ImageCaptionDataModule(_ConditionalDataModule):
         self.caption_columns = [caption_column] if isinstance(caption_column, str) else list(caption_column)
         if not self.caption_columns:
             raise ValueError("caption_column must name at least one column")
-        self.text_column = self.caption_columns[0]
+        self._tokenizer: Tokenizer | None = None
 
-    def _load(self) -> DatasetDict:
+    def raw_splits(self) -> DatasetDict:
+        """The dataset's splits; ``generated:shapes`` draws them (:mod:`rnnzoo.data.shapes`)."""
         if self.hparams.dataset == "generated:shapes":
             from rnnzoo.data.shapes import shapes_dataset
 
             return shapes_dataset(seed=self.hparams.seed, size=self.hparams.image_size)
-        return super()._load()
+        return super().raw_splits()
+
+    def columns(self) -> tuple[str, ...]:
+        """Every split holds the image column and the caption column(s)."""
+        return ("image_column", "caption_column")
 
     def references(self, split: str) -> list[list[str]]:
         """Every row's reference captions, checked."""
-        hp = self.hparams
-        rows = self.rows(split, hp.image_column)
-        for column in self.caption_columns[1:]:
-            self.rows(split, column)
+        rows = self.rows(split)
         if len(self.caption_columns) > 1:  # one string column per reference
             values = [list(refs) for refs in zip(*(rows[column] for column in self.caption_columns), strict=True)]
             column = ", ".join(self.caption_columns)
         else:
-            values, column = rows[self.text_column], self.text_column
+            column = self.caption_columns[0]
+            values = rows[column]
         return [caption_references(value, row, column) for row, value in enumerate(values)]
 
     @property
@@ -338,30 +275,48 @@ class ImageCaptionDataModule(_ConditionalDataModule):
             self._tokenizer = TextTokenizer.train_word_level(texts, hp.lowercase, "NFKC", hp.min_freq, None)
         return self._tokenizer
 
-    def encoded_split(self, split: str) -> EncodedConditions:
+    @property
+    def mean(self) -> list[float]:
+        """The per-channel normalisation mean applied (``mean``, or ImageNet's)."""
+        return list(self.hparams.mean or IMAGENET_MEAN)
+
+    @property
+    def std(self) -> list[float]:
+        """The per-channel normalisation standard deviation applied (``std``, or ImageNet's)."""
+        return list(self.hparams.std or IMAGENET_STD)
+
+    def data_state(self) -> DataState:
+        """The tokenizer, and how images are prepared (size, channels, mean, std)."""
+        hp = self.hparams
+        options = {"image_size": hp.image_size, "image_channels": hp.image_channels, "mean": self.mean, "std": self.std}
+        return DataState(self.tokenizer, options=options)
+
+    def images(self, split: str) -> list[Tensor]:
+        """Every row's image, resized and normalised.
+
+        Raises:
+            ValueError: for a row whose image column holds no usable image.
+        """
+        hp = self.hparams
+        images = []
+        for row, image in enumerate(self.rows(split).with_format("torch")[hp.image_column]):
+            try:
+                images.append(prepare_image(image, hp.image_size, hp.image_channels, self.mean, self.std))
+            except (TypeError, ValueError, RuntimeError) as error:
+                raise ValueError(
+                    f"row {row} of image column {hp.image_column!r} of split {split!r} is not a usable image: "
+                    f"{error}. Set image_column to a column of images (HF Image or [H, W, C] arrays)."
+                ) from None
+        return images
+
+    def encode(self, split: str) -> EncodedRows:
         """Prepared images and ``<bos> caption <eos>`` ids: every pair for training, each image once otherwise."""
-        if split not in self.encoded:
-            hp = self.hparams
-            references = self.references(split)
-            mean = hp.mean or list(IMAGENET_MEAN)
-            std = hp.std or list(IMAGENET_STD)
-            images = []
-            for row, image in enumerate(self.rows(split, hp.image_column).with_format("torch")[hp.image_column]):
-                try:
-                    images.append(prepare_image(image, hp.image_size, hp.image_channels, mean, std))
-                except (TypeError, ValueError, RuntimeError) as error:
-                    raise ValueError(
-                        f"row {row} of image column {hp.image_column!r} of split {split!r} is not a usable image: "
-                        f"{error}. Set image_column to a column of images (HF Image or [H, W, C] arrays)."
-                    ) from None
-            _, bos, eos = 0, *special_pair(self.tokenizer)
-            train = split == hp.train_split
-            conditions, ids, refs = [], [], []
-            for image, captions in zip(images, references, strict=True):
-                for caption in captions if train else captions[:1]:
-                    body = self.tokenizer.encode(caption).tolist()[: hp.max_length]
-                    conditions.append(image)
-                    ids.append([bos, *body, eos])
-                    refs.append(captions)
-            self.encoded[split] = EncodedConditions(conditions, ids, refs)
-        return self.encoded[split]
+        references = self.references(split)
+        train = split == self.hparams.train_split
+        conditions, ids, refs = [], [], []
+        for image, captions in zip(self.images(split), references, strict=True):
+            for caption in captions if train else captions[:1]:
+                conditions.append(image)
+                ids.append(caption_ids(self.tokenizer, caption, self.hparams.max_length))
+                refs.append(captions)
+        return encoded_conditions(conditions, ids, refs)

@@ -8,42 +8,14 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
-from datasets import ClassLabel, Dataset, DatasetDict
-from torch import Tensor
 
-from rnnzoo.data.base import SplitDataModule
-from rnnzoo.data.batching import pad_sequences
-from rnnzoo.data.hf import get_split, load_splits, pretrained_tokenizer, with_validation
+from rnnzoo.batches import collate_classification
+from rnnzoo.data.base import HIDDEN_LABELS, EncodedRows, LabelledDataModule
+from rnnzoo.data.hf import pretrained_tokenizer
+from rnnzoo.data_state import DataState
 from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
 
 log = logging.getLogger(__name__)
-
-Label = int | str
-HIDDEN_LABELS = (-1, None)
-"""Label values that mean "not given" (e.g. GLUE test splits use -1)."""
-
-
-class EncodedTexts(torch.utils.data.Dataset):
-    """Token ids and label indices of one split, ready for batching."""
-
-    def __init__(self, ids: list[list[int]], targets: list[int]) -> None:
-        self.ids = [torch.tensor(row, dtype=torch.long) for row in ids]
-        self.targets = targets
-        self.lengths = [len(row) for row in ids]
-
-    def __len__(self) -> int:
-        """Number of texts."""
-        return len(self.ids)
-
-    def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        """``(token ids [len], label index)``."""
-        return self.ids[index], self.targets[index]
-
-
-def collate(items: Sequence[tuple[Tensor, int]]) -> tuple[Tensor, Tensor, Tensor]:
-    """``(tokens [B, T] padded with 0, lengths [B], labels [B])``."""
-    tokens, lengths = pad_sequences([ids for ids, _ in items])
-    return tokens, lengths, torch.tensor([label for _, label in items], dtype=torch.long)
 
 
 def build_tokenizer(
@@ -66,7 +38,7 @@ def build_tokenizer(
     raise ValueError(f"tokenizer must be 'word', 'bpe' or 'char', got {kind!r}")
 
 
-class ClassificationDataModule(SplitDataModule):
+class ClassificationDataModule(LabelledDataModule):
     """Labelled text from a hub id or a local folder, tokenized, bucketed by length.
 
     * **Labels** come from the label column's ``ClassLabel`` names when it has
@@ -110,7 +82,7 @@ class ClassificationDataModule(SplitDataModule):
         num_workers: DataLoader worker processes.
     """
 
-    collate_fn = staticmethod(collate)
+    collate_fn = staticmethod(collate_classification)
 
     def __init__(
         self,
@@ -149,73 +121,21 @@ class ClassificationDataModule(SplitDataModule):
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         self.save_hyperparameters()
-        self._splits: DatasetDict | None = None
         self._tokenizer: Tokenizer | None = None
-        self._labels: list[Label] | None = None
-        self._label_names: list[str] | None = None
-        self.encoded: dict[str, EncodedTexts] = {}
 
-    # The raw splits, with validation carved from train when the dataset has none.
+    def columns(self) -> tuple[str, ...]:
+        """Every labelled split holds the text and the label column."""
+        return ("text_column", "label_column")
 
-    @property
-    def splits(self) -> DatasetDict:
-        """The dataset's splits (loaded once), plus a carved validation split when it had none."""
-        if self._splits is None:
-            hp = self.hparams
-            splits = load_splits(hp.dataset, hp.name, hp.revision)
-            train = get_split(splits, hp.train_split, hp.dataset, hp.text_column)
-            if hp.label_column not in train.column_names:
-                raise KeyError(
-                    f"split {hp.train_split!r} of dataset {hp.dataset!r} has no label column {hp.label_column!r}; "
-                    f"its columns are {train.column_names}. Set label_column to one of them."
-                )
-            splits = with_validation(splits, hp.dataset, hp.train_split, hp.val_split, hp.val_fraction, hp.seed)
-            self._splits = splits
-        return self._splits
-
-    def rows(self, split: str) -> Dataset:
-        """One split, checked to hold the text and label columns."""
+    def check_label_values(self, values: list[Any]) -> None:
+        """A classifier needs at least two classes present in the training split."""
         hp = self.hparams
-        rows = get_split(self.splits, split, hp.dataset, hp.text_column)
-        if hp.label_column not in rows.column_names:
-            raise KeyError(
-                f"split {split!r} of dataset {hp.dataset!r} has no label column {hp.label_column!r}; "
-                f"its columns are {rows.column_names}. Set label_column to one of them."
+        present = set(values) - set(HIDDEN_LABELS)
+        if len(present) < 2:
+            raise ValueError(
+                f"the training split {hp.train_split!r} of {hp.dataset!r} holds {len(present)} distinct label(s) "
+                f"{sorted(present, key=str)} in column {hp.label_column!r}: a classifier needs at least two classes"
             )
-        return rows
-
-    # Labels and tokenizer, both from the training split.
-
-    @property
-    def labels(self) -> list[Label]:
-        """The label values the model predicts, by class index (ClassLabel ints, or sorted distinct values)."""
-        if self._labels is None:
-            hp = self.hparams
-            train = self.rows(hp.train_split)
-            feature = train.features[hp.label_column]
-            if isinstance(feature, ClassLabel):
-                self._labels, self._label_names = list(range(feature.num_classes)), list(feature.names)
-            else:
-                values = {value for value in train[hp.label_column] if value not in HIDDEN_LABELS}
-                if any(not isinstance(value, int | str) for value in values):
-                    kinds = sorted({type(value).__name__ for value in values})
-                    raise ValueError(f"label column {hp.label_column!r} must hold ints or strings, not {kinds}")
-                self._labels = sorted(values, key=lambda value: (isinstance(value, str), value))
-                self._label_names = [str(value) for value in self._labels]
-            present = set(train[hp.label_column]) - set(HIDDEN_LABELS)
-            if len(present) < 2:
-                raise ValueError(
-                    f"the training split {hp.train_split!r} of {hp.dataset!r} holds {len(present)} distinct label(s) "
-                    f"{sorted(present, key=str)} in column {hp.label_column!r}: a classifier needs at least two classes"
-                )
-            log.info("%d classes: %s", len(self._labels), self._label_names)
-        return self._labels
-
-    @property
-    def label_names(self) -> list[str]:
-        """Readable names of :attr:`labels` (the ClassLabel names, or the values as strings)."""
-        self.labels  # noqa: B018 - reads the training split on first use
-        return self._label_names
 
     @property
     def num_classes(self) -> int:
@@ -235,17 +155,17 @@ class ClassificationDataModule(SplitDataModule):
             self._tokenizer = pretrained_tokenizer(self.hparams.pretrained_tokenizer)
         if self._tokenizer is None:
             hp = self.hparams
-            texts = [text or "" for text in self.rows(hp.train_split)[hp.text_column]]
+            texts = [text or "" for text in self.values(hp.train_split, "text_column")]
             self._tokenizer = build_tokenizer(
                 hp.tokenizer, texts, hp.lowercase, hp.normalization, hp.min_freq, hp.max_vocab_size, hp.bpe_vocab_size
             )
             log.info("trained a %s tokenizer with %d entries on %r", hp.tokenizer, len(self._tokenizer), hp.train_split)
         return self._tokenizer
 
-    @property
-    def vocab_size(self) -> int:
-        """Vocabulary size, known before ``setup()``."""
-        return len(self.tokenizer)
+    def data_state(self) -> DataState:
+        """The tokenizer, the labels and their names, and the ``max_length`` cut."""
+        options = {"max_length": self.hparams.max_length}
+        return DataState(self.tokenizer, labels=self.labels, label_names=self.label_names, options=options)
 
     # Encoding.
 
@@ -258,35 +178,29 @@ class ClassificationDataModule(SplitDataModule):
                 f"({' or '.join(map(repr, HIDDEN_LABELS))}), so the split cannot be scored. Use a labelled split "
                 "(for SST-2 on the hub, test_split: validation), or label it with `rnnzoo classify`."
             )
-        index = {value: position for position, value in enumerate(self.labels)}
-        unknown = {value for value in values if value not in index}
-        if unknown:
-            raise ValueError(
-                f"split {split!r} has label(s) {sorted(unknown, key=str)} that the training split never has; "
-                f"known labels: {self.label_names}"
-            )
-        return [index[value] for value in values]
+        return self.label_indices(split, values)
 
-    def encoded_split(self, split: str, labelled: bool = True) -> EncodedTexts:
-        """Token ids and class indices of ``split`` (computed once); empty texts are dropped.
+    def encode(self, split: str, labelled: bool = True) -> EncodedRows:
+        """Token ids and class indices of ``split``; empty texts are dropped.
 
         With ``labelled=False`` the labels are not read (every target is -1): for ``predict``.
         """
-        key = split if labelled else f"{split} (unlabelled)"
-        if key not in self.encoded:
-            hp = self.hparams
-            rows = self.rows(split) if labelled else get_split(self.splits, split, hp.dataset, hp.text_column)
-            texts = [text or "" for text in rows[hp.text_column]]
-            targets = self.label_index(split, rows[hp.label_column]) if labelled else [-1] * len(texts)
-            ids = self.tokenizer.encode_batch(texts, hp.max_length)
-            keep = [position for position, row in enumerate(ids) if row]
-            if len(keep) < len(ids):
-                log.warning("split %r: dropped %d empty text(s)", split, len(ids) - len(keep))
-            if not keep:
-                raise ValueError(f"every text of split {split!r} is empty (column {hp.text_column!r})")
-            self.encoded[key] = EncodedTexts([ids[i] for i in keep], [targets[i] for i in keep])
-        return self.encoded[key]
+        hp = self.hparams
+        rows = self.rows(split) if labelled else self.rows(split, "text_column")
+        texts = [text or "" for text in rows[hp.text_column]]
+        targets = self.label_index(split, rows[hp.label_column]) if labelled else [-1] * len(texts)
+        ids = self.tokenizer.encode_batch(texts, hp.max_length)
+        keep = [position for position, row in enumerate(ids) if row]
+        if len(keep) < len(ids):
+            log.warning("split %r: dropped %d empty text(s)", split, len(ids) - len(keep))
+        if not keep:
+            raise ValueError(f"every text of split {split!r} is empty (column {hp.text_column!r})")
+        tokens = [torch.tensor(ids[i], dtype=torch.long) for i in keep]
+        return EncodedRows({"ids": tokens, "targets": [targets[i] for i in keep]}, [len(row) for row in tokens])
 
-    def predict_split(self) -> EncodedTexts:
+    def predict_split(self) -> EncodedRows:
         """The test split's texts in their order, labels not read (they may be hidden)."""
-        return self.encoded_split(self.hparams.test_split, labelled=False)
+        key = f"{self.hparams.test_split} (unlabelled)"
+        if key not in self.encoded:
+            self.encoded[key] = self.encode(self.hparams.test_split, labelled=False)
+        return self.encoded[key]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from datasets import Dataset, DatasetDict, load_dataset
 from datasets.exceptions import DatasetGenerationError
@@ -41,8 +43,17 @@ def load_splits(dataset: str, name: str | None = None, revision: str | None = No
     return splits
 
 
-def get_split(splits: DatasetDict, split: str, dataset: str, column: str | None = None) -> Dataset:
+def get_split(
+    splits: DatasetDict, split: str, dataset: str, column: str | None = None, option: str = "text_column"
+) -> Dataset:
     """One split, checked to exist, to have rows and (optionally) to hold ``column``.
+
+    Args:
+        splits: the dataset's splits.
+        split: the split wanted.
+        dataset: the dataset's id or folder, for messages.
+        column: a column the split must hold, or None.
+        option: the data-module option that names ``column`` (what the message tells the user to set).
 
     Raises:
         KeyError: for a missing split or column, listing what exists.
@@ -54,14 +65,45 @@ def get_split(splits: DatasetDict, split: str, dataset: str, column: str | None 
             "Set the data module's split names to one of them."
         )
     rows = splits[split]
-    if column is not None and column not in rows.column_names:
-        raise KeyError(
-            f"split {split!r} of dataset {dataset!r} has no column {column!r}; "
-            f"its columns are {rows.column_names}. Set text_column to one of them."
-        )
+    if column is not None:
+        check_columns(rows, split, dataset, {option: [column]})
     if len(rows) == 0:
         raise ValueError(f"split {split!r} of dataset {dataset!r} is empty")
     return rows
+
+
+def check_columns(
+    rows: Dataset,
+    split: str,
+    dataset: str,
+    columns: Mapping[str, Sequence[str]],
+    hints: Mapping[str, str] | None = None,
+) -> None:
+    """Check that ``rows`` holds every column: one message format, naming the option to fix.
+
+    Args:
+        rows: one split.
+        split: its name, for messages.
+        dataset: the dataset's id or folder, for messages.
+        columns: the column names each option gives (``{"label_column": ["label"]}``).
+        hints: an extra clause per option, appended to its message.
+
+    Raises:
+        KeyError: for the first missing column, listing the split's columns.
+    """
+    for option, names in columns.items():
+        for name in names:
+            if name not in rows.column_names:
+                hint = (hints or {}).get(option, "")
+                raise KeyError(
+                    f"split {split!r} of dataset {dataset!r} has no column {name!r}; "
+                    f"its columns are {rows.column_names}. Set {option} to one of them{hint}."
+                )
+
+
+def column_values(rows: Dataset, column: str) -> list[Any]:
+    """One column of a split as a Python list, converted in one go (row-by-row access is slow)."""
+    return rows.select_columns([column]).to_dict()[column]
 
 
 def pretrained_tokenizer(source: str) -> Tokenizer:

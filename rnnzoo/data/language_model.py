@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from lightning import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
-from rnnzoo.data.hf import get_split, load_splits, pretrained_tokenizer
+from rnnzoo.batches import TokenChunk
+from rnnzoo.data.base import HFDataModule
+from rnnzoo.data.hf import pretrained_tokenizer
 from rnnzoo.tokenizers import CharTokenizer, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ class ContiguousChunks(IterableDataset):
     Row ``b`` of batch ``k + 1`` continues exactly where row ``b`` of batch ``k``
     stopped, so a model that carries its hidden state from batch to batch reads
     each row as one continuous text (as in pytorch/examples' word_language_model).
-    Each item is a whole batch ``(inputs [B, t], targets [B, t])`` with
+    Each item is a whole batch, a :class:`~rnnzoo.batches.TokenChunk` ``(inputs [B, t], targets [B, t])`` with
     ``t = steps`` except perhaps for the last one; targets are inputs shifted by one.
 
     Args:
@@ -45,14 +46,14 @@ class ContiguousChunks(IterableDataset):
         """Number of chunks (batches)."""
         return -(-(self.rows.shape[1] - 1) // self.steps)
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+    def __iter__(self) -> Iterator[TokenChunk]:
         """Yield ``(inputs, targets)`` chunks in order."""
         for start in range(0, self.rows.shape[1] - 1, self.steps):
             end = min(start + self.steps, self.rows.shape[1] - 1)
-            yield self.rows[:, start:end], self.rows[:, start + 1 : end + 1]
+            yield TokenChunk(self.rows[:, start:end], self.rows[:, start + 1 : end + 1])
 
 
-class LanguageModelDataModule(LightningDataModule):
+class LanguageModelDataModule(HFDataModule):
     """Character-level language-model data from any HuggingFace dataset with a text column.
 
     ``dataset`` is a hub id or a local folder, loaded by the same
@@ -103,10 +104,8 @@ class LanguageModelDataModule(LightningDataModule):
         if tbptt_steps <= 0:
             raise ValueError(f"tbptt_steps must be a positive number of characters per chunk, got {tbptt_steps}")
         self.save_hyperparameters()
-        self._splits = None
         self._texts: dict[str, str] = {}
         self._tokenizer: Tokenizer | None = None
-        self.streams: dict[str, Tensor] = {}
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -118,68 +117,48 @@ class LanguageModelDataModule(LightningDataModule):
             log.info("built a %d-character vocabulary from split %r", len(self._tokenizer), self.hparams.train_split)
         return self._tokenizer
 
-    @property
-    def vocab_size(self) -> int:
-        """Vocabulary size, known before ``setup()``."""
-        return len(self.tokenizer)
-
     def text(self, split: str) -> str:
         """The rows of ``split`` joined with newlines (read once, then kept)."""
         if split in self._texts:
             return self._texts[split]
         dataset, column = self.hparams.dataset, self.hparams.text_column
-        if self._splits is None:
-            self._splits = load_splits(dataset, self.hparams.name, self.hparams.revision)
-        rows = get_split(self._splits, split, dataset, column)[column]
-        text = "\n".join(row for row in rows if row is not None)
+        text = "\n".join(row for row in self.values(split, "text_column") if row is not None)
         if not text.strip():
             raise ValueError(f"split {split!r} of dataset {dataset!r} has no text in column {column!r}")
         self._texts[split] = text
         return text
 
-    def encode_split(self, split: str) -> Tensor:
-        """The token stream of ``split``, with a clear error for characters unseen in training."""
+    def columns(self) -> tuple[str, ...]:
+        """Every split holds the text column."""
+        return ("text_column",)
+
+    def encode(self, split: str) -> Tensor:
+        """The token stream of ``split`` (each rank of a multi-GPU run gets its own slice).
+
+        Raises:
+            ValueError: for characters unseen in training, when there is no ``unk_token``.
+        """
         try:
-            return self.tokenizer.encode(self.text(split))
+            tokens = self.tokenizer.encode(self.text(split))
         except ValueError as error:
             raise ValueError(f"split {split!r}: {error}; or set the data module's unk_token") from None
-
-    def setup(self, stage: str) -> None:
-        """Encode the splits the stage needs (each rank of a multi-GPU run gets its own slice)."""
-        needed = {
-            "fit": [self.hparams.train_split, self.hparams.val_split],
-            "validate": [self.hparams.val_split],
-            "test": [self.hparams.test_split],
-            "predict": [self.hparams.test_split],
-        }[stage]
-        for split in needed:
-            if split not in self.streams:
-                self.streams[split] = self._rank_slice(self.encode_split(split))
-
-    def _rank_slice(self, tokens: Tensor) -> Tensor:
         trainer = self.trainer
         if trainer is None or trainer.world_size == 1:
             return tokens
         part = tokens.numel() // trainer.world_size
         return tokens[trainer.global_rank * part : (trainer.global_rank + 1) * part]
 
-    def _loader(self, split: str, batch_size: int) -> DataLoader:
-        chunks = ContiguousChunks(self.streams[split], batch_size, self.hparams.tbptt_steps)
+    @property
+    def streams(self) -> dict[str, Tensor]:
+        """The token streams encoded so far, by split."""
+        return self.encoded
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        batch_size = self.hparams.batch_size if train else self.hparams.eval_batch_size
+        chunks = ContiguousChunks(self.encoded_split(split), batch_size, self.hparams.tbptt_steps)
         # Items are whole batches already, in an order that matters: no sampler, no shuffling.
         return DataLoader(chunks, batch_size=None)
 
-    def train_dataloader(self) -> DataLoader:
-        """Contiguous training chunks of ``batch_size`` x ``tbptt_steps``."""
-        return self._loader(self.hparams.train_split, self.hparams.batch_size)
-
-    def val_dataloader(self) -> DataLoader:
-        """Contiguous validation chunks of ``eval_batch_size`` rows."""
-        return self._loader(self.hparams.val_split, self.hparams.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        """Contiguous test chunks of ``eval_batch_size`` rows."""
-        return self._loader(self.hparams.test_split, self.hparams.eval_batch_size)
-
     def predict_dataloader(self) -> DataLoader:
         """The test split, for per-character scores."""
-        return self._loader(self.hparams.test_split, self.hparams.eval_batch_size)
+        return self._loader(self.hparams.test_split, train=False)

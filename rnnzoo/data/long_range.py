@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import torch
-from lightning import LightningDataModule
-from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
+from typing import ClassVar
 
-from rnnzoo.data.hf import get_split, load_splits
+import torch
+from torch import Tensor
+from torch.utils.data import TensorDataset
+
+from rnnzoo.batches import collate_frames
+from rnnzoo.data.base import HFDataModule
 
 
 def adding_problem(count: int, length: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -27,29 +29,33 @@ def adding_problem(count: int, length: int, generator: torch.Generator) -> tuple
     return torch.stack([values, markers], dim=-1), (values * markers).sum(dim=1)
 
 
-class _FixedSplits(LightningDataModule):
-    """Train/validation/test tensors made once; shuffled training batches."""
+class FrameDataModule(HFDataModule):
+    """Train/validation/test frame tensors made once, on first use; shuffled training batches of frames.
 
-    frame_size: int
-    splits: dict[str, TensorDataset]
+    A subclass implements :meth:`make_splits`; :attr:`frame_size` is a class constant, so the
+    CLI can link it into the model before anything is read.
+    """
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.splits[split], batch_size=self.hparams.batch_size, shuffle=shuffle)
+    collate_fn = staticmethod(collate_frames)
+    frame_size: ClassVar[int]
+    roles: ClassVar[dict[str, str]] = {"train": "train", "val": "validation", "test": "test"}
 
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches."""
-        return self._loader("train", shuffle=True)
+    def split_name(self, role: str) -> str:
+        """The fixed split names: ``train``, ``validation``, ``test``."""
+        return self.roles[role]
 
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches."""
-        return self._loader("validation", shuffle=False)
+    def make_splits(self) -> dict[str, TensorDataset]:
+        """Hook: the ``(frames [N, T, F], targets [N])`` of every split."""
+        raise NotImplementedError
 
-    def test_dataloader(self) -> DataLoader:
-        """Test batches."""
-        return self._loader("test", shuffle=False)
+    def encode(self, split: str) -> TensorDataset:
+        """The frames and targets of ``split`` (every split is made together, once)."""
+        if split not in self.encoded:
+            self.encoded.update(self.make_splits())
+        return self.encoded[split]
 
 
-class AddingProblemDataModule(_FixedSplits):
+class AddingProblemDataModule(FrameDataModule):
     """The adding problem at sequence ``length``, regenerated identically from ``seed``.
 
     Args:
@@ -76,14 +82,18 @@ class AddingProblemDataModule(_FixedSplits):
         if length < 2:
             raise ValueError(f"the adding problem needs length >= 2 (one marker in each half), got {length}")
         self.save_hyperparameters()
-        sizes = {"train": train_size, "validation": val_size, "test": test_size}
-        self.splits = {
-            split: TensorDataset(*adding_problem(size, length, torch.Generator().manual_seed(seed + offset)))
+
+    def make_splits(self) -> dict[str, TensorDataset]:
+        """Generate the three splits, each from its own seeded stream."""
+        hp = self.hparams
+        sizes = {"train": hp.train_size, "validation": hp.val_size, "test": hp.test_size}
+        return {
+            split: TensorDataset(*adding_problem(size, hp.length, torch.Generator().manual_seed(hp.seed + offset)))
             for offset, (split, size) in enumerate(sizes.items())
         }
 
 
-class PixelSequenceDataModule(_FixedSplits):
+class PixelSequenceDataModule(FrameDataModule):
     """Images read one pixel per step (pixel-by-pixel MNIST: 784 steps), split with a fixed seed.
 
     Takes the images from a ``pixels`` column (a flat list of 0-255 values, as the local
@@ -114,19 +124,29 @@ class PixelSequenceDataModule(_FixedSplits):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        rows = get_split(load_splits(dataset), split, dataset, image_column)
-        if label_column not in rows.column_names:
-            raise KeyError(
-                f"dataset {dataset!r} has no label column {label_column!r}; its columns are {rows.column_names}"
+
+    def columns(self) -> tuple[str, ...]:
+        """The split read holds the image and the label column."""
+        return ("image_column", "label_column")
+
+    def make_splits(self) -> dict[str, TensorDataset]:
+        """Read ``split`` once and divide it into train, validation and test with ``seed``.
+
+        Raises:
+            ValueError: when ``sizes`` ask for more rows than the split has.
+        """
+        hp = self.hparams
+        rows = self.rows(hp.split)
+        columns = rows.select_columns([hp.image_column, hp.label_column]).with_format("torch")[:]
+        pixels = columns[hp.image_column].float().flatten(1).div(255.0).unsqueeze(-1)  # [N, H * W, 1]
+        labels = columns[hp.label_column].long()
+        if sum(hp.sizes) > len(labels):
+            raise ValueError(
+                f"sizes {tuple(hp.sizes)} ask for {sum(hp.sizes)} rows but split {hp.split!r} has {len(labels)}"
             )
-        columns = rows.select_columns([image_column, label_column]).with_format("torch")[:]
-        pixels = columns[image_column].float().flatten(1).div(255.0).unsqueeze(-1)  # [N, H * W, 1]
-        labels = columns[label_column].long()
-        if sum(sizes) > len(labels):
-            raise ValueError(f"sizes {tuple(sizes)} ask for {sum(sizes)} rows but split {split!r} has {len(labels)}")
-        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-        bounds = torch.tensor([0, *sizes]).cumsum(0).tolist()
-        self.splits = {
+        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(hp.seed))
+        bounds = torch.tensor([0, *hp.sizes]).cumsum(0).tolist()
+        return {
             name: TensorDataset(pixels[order[start:end]], labels[order[start:end]])
             for name, start, end in zip(("train", "validation", "test"), bounds, bounds[1:], strict=False)
         }

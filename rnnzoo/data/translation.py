@@ -3,66 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import ClassVar, Literal
 
 import torch
-from datasets import Dataset, DatasetDict
-from torch import Tensor
 
-from rnnzoo.data.base import SplitDataModule
-from rnnzoo.data.batching import pad_sequences
+from rnnzoo.batches import TranslationBatch, collate_translation
+from rnnzoo.data.base import EncodedRows, HFDataModule
 from rnnzoo.data.classification import build_tokenizer
-from rnnzoo.data.hf import get_split, load_splits
+from rnnzoo.data.hf import column_values
 from rnnzoo.tokenizers import PairTokenizer, TextTokenizer
+
+__all__ = ["TranslationBatch", "TranslationDataModule"]  # TranslationBatch: re-exported from rnnzoo.batches
 
 log = logging.getLogger(__name__)
 
 
-class TranslationBatch(NamedTuple):
-    """A padded batch of sentence pairs.
-
-    Attributes:
-        source: ``[B, S]`` source ids, padded with 0.
-        source_lengths: ``[B]`` real source lengths.
-        target: ``[B, T]`` target ids ``<bos> y_1 ... y_n <eos>``, padded with 0.
-        target_lengths: ``[B]`` real target lengths (``n + 2``).
-        references: the raw target texts, for BLEU.
-    """
-
-    source: Tensor
-    source_lengths: Tensor
-    target: Tensor
-    target_lengths: Tensor
-    references: list[str]
-
-
-class EncodedPairs(torch.utils.data.Dataset):
-    """Source ids, target ids (with ``<bos>``/``<eos>``) and raw references of one split."""
-
-    def __init__(self, sources: list[list[int]], targets: list[list[int]], references: list[str]) -> None:
-        self.sources = [torch.tensor(row, dtype=torch.long) for row in sources]
-        self.targets = [torch.tensor(row, dtype=torch.long) for row in targets]
-        self.references = references
-        self.lengths = [len(row) for row in sources]
-
-    def __len__(self) -> int:
-        """Number of pairs."""
-        return len(self.sources)
-
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, str]:
-        """``(source ids, target ids, reference text)``."""
-        return self.sources[index], self.targets[index], self.references[index]
-
-
-def collate(items: Sequence[tuple[Tensor, Tensor, str]]) -> TranslationBatch:
-    """Pad sources and targets separately into a :class:`TranslationBatch`."""
-    source, source_lengths = pad_sequences([source for source, _, _ in items])
-    target, target_lengths = pad_sequences([target for _, target, _ in items])
-    return TranslationBatch(source, source_lengths, target, target_lengths, [text for _, _, text in items])
-
-
-class TranslationDataModule(SplitDataModule):
+class TranslationDataModule(HFDataModule):
     """Sentence pairs from a hub id or local folder, tokenized per language, bucketed by source length.
 
     * **Columns**: ``source_column`` and ``target_column`` name two text columns
@@ -104,7 +60,12 @@ class TranslationDataModule(SplitDataModule):
         num_workers: DataLoader worker processes.
     """
 
-    collate_fn = staticmethod(collate)
+    collate_fn = staticmethod(collate_translation)
+    column_hints: ClassVar[dict[str, str]] = {
+        "source_column": " (or translation_column for a dict column)",
+        "target_column": " (or translation_column for a dict column)",
+        "translation_column": ", or to None for two text columns",
+    }
 
     def __init__(
         self,
@@ -143,19 +104,14 @@ class TranslationDataModule(SplitDataModule):
         if source_column == target_column:
             raise ValueError(f"source_column and target_column are both {source_column!r}; name two languages")
         self.save_hyperparameters()
-        self._splits: DatasetDict | None = None
         self._tokenizer: PairTokenizer | None = None
-        self.encoded: dict[str, EncodedPairs] = {}
 
     # Raw text pairs.
 
-    @property
-    def splits(self) -> DatasetDict:
-        """The dataset's splits, loaded once."""
-        if self._splits is None:
-            hp = self.hparams
-            self._splits = load_splits(hp.dataset, hp.name, hp.revision)
-        return self._splits
+    def columns(self) -> tuple[str, ...]:
+        """The two text columns, or the one dict column of ``{language: text}``."""
+        hp = self.hparams
+        return ("source_column", "target_column") if hp.translation_column is None else ("translation_column",)
 
     def pairs(self, split: str) -> tuple[list[str], list[str]]:
         """``(sources, targets)`` texts of ``split`` (None read as empty).
@@ -164,22 +120,11 @@ class TranslationDataModule(SplitDataModule):
             KeyError: for a missing split, column or language key, listing what exists.
         """
         hp = self.hparams
-        rows: Dataset = get_split(self.splits, split, hp.dataset)
+        rows = self.rows(split)
         if hp.translation_column is None:
-            for side, column in (("source_column", hp.source_column), ("target_column", hp.target_column)):
-                if column not in rows.column_names:
-                    raise KeyError(
-                        f"split {split!r} of dataset {hp.dataset!r} has no column {column!r}; its columns are "
-                        f"{rows.column_names}. Set {side} to one of them (or translation_column for a dict column)."
-                    )
             columns = rows.select_columns([hp.source_column, hp.target_column]).to_dict()  # fast, whole columns
             return [t or "" for t in columns[hp.source_column]], [t or "" for t in columns[hp.target_column]]
-        if hp.translation_column not in rows.column_names:
-            raise KeyError(
-                f"split {split!r} of dataset {hp.dataset!r} has no column {hp.translation_column!r}; its columns are "
-                f"{rows.column_names}. Set translation_column to the dict column, or to None for two text columns."
-            )
-        entries = rows.select_columns([hp.translation_column]).to_dict()[hp.translation_column]
+        entries = column_values(rows, hp.translation_column)
         languages = sorted(entries[0]) if entries and isinstance(entries[0], dict) else []
         for side, key in (("source_column", hp.source_column), ("target_column", hp.target_column)):
             if key not in languages:
@@ -211,31 +156,37 @@ class TranslationDataModule(SplitDataModule):
 
     # Encoding.
 
-    def encoded_split(self, split: str) -> EncodedPairs:
-        """Ids of ``split`` (computed once); empty pairs dropped, over-long training pairs dropped."""
-        if split not in self.encoded:
-            hp = self.hparams
-            sources, targets = self.pairs(split)
-            target_tokenizer: TextTokenizer = self.tokenizer.target
-            source_ids = self.tokenizer.source.encode_batch(sources)
-            target_ids = target_tokenizer.encode_batch(targets)
-            keep = [i for i, (s, t) in enumerate(zip(source_ids, target_ids, strict=True)) if s and t]
-            if len(keep) < len(sources):
-                log.warning("split %r: dropped %d pair(s) with an empty side", split, len(sources) - len(keep))
-            if split == hp.train_split:
-                fits = [
-                    i
-                    for i in keep
-                    if (hp.max_source_length is None or len(source_ids[i]) <= hp.max_source_length)
-                    and (hp.max_target_length is None or len(target_ids[i]) <= hp.max_target_length)
-                ]
-                if len(fits) < len(keep):
-                    log.warning("split %r: dropped %d over-long pair(s)", split, len(keep) - len(fits))
-                keep = fits
-            if not keep:
-                raise ValueError(f"split {split!r} of {hp.dataset!r} holds no pair with text on both sides")
-            bos, eos = target_tokenizer.bos_id, target_tokenizer.eos_id
-            self.encoded[split] = EncodedPairs(
-                [source_ids[i] for i in keep], [[bos, *target_ids[i], eos] for i in keep], [targets[i] for i in keep]
-            )
-        return self.encoded[split]
+    def _fitting(self, keep: list[int], source_ids: list[list[int]], target_ids: list[list[int]]) -> list[int]:
+        """The pairs of ``keep`` within ``max_source_length`` / ``max_target_length`` (training only)."""
+        hp = self.hparams
+        return [
+            i
+            for i in keep
+            if (hp.max_source_length is None or len(source_ids[i]) <= hp.max_source_length)
+            and (hp.max_target_length is None or len(target_ids[i]) <= hp.max_target_length)
+        ]
+
+    def encode(self, split: str) -> EncodedRows:
+        """Ids of ``split``; empty pairs dropped, over-long training pairs dropped."""
+        hp = self.hparams
+        sources, targets = self.pairs(split)
+        target_tokenizer: TextTokenizer = self.tokenizer.target
+        source_ids = self.tokenizer.source.encode_batch(sources)
+        target_ids = target_tokenizer.encode_batch(targets)
+        keep = [i for i, (s, t) in enumerate(zip(source_ids, target_ids, strict=True)) if s and t]
+        if len(keep) < len(sources):
+            log.warning("split %r: dropped %d pair(s) with an empty side", split, len(sources) - len(keep))
+        if split == hp.train_split:
+            fits = self._fitting(keep, source_ids, target_ids)
+            if len(fits) < len(keep):
+                log.warning("split %r: dropped %d over-long pair(s)", split, len(keep) - len(fits))
+            keep = fits
+        if not keep:
+            raise ValueError(f"split {split!r} of {hp.dataset!r} holds no pair with text on both sides")
+        bos, eos = target_tokenizer.bos_id, target_tokenizer.eos_id
+        fields = {
+            "sources": [torch.tensor(source_ids[i], dtype=torch.long) for i in keep],
+            "targets": [torch.tensor([bos, *target_ids[i], eos], dtype=torch.long) for i in keep],
+            "references": [targets[i] for i in keep],
+        }
+        return EncodedRows(fields, [len(source_ids[i]) for i in keep])
