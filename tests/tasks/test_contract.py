@@ -149,7 +149,7 @@ def fitted(name: str, tmp_path: Path) -> tuple[Case, RNNTask, LightningDataModul
     case = CASES[name](tmp_path / "data")
     torch.manual_seed(0)
     model = case.model(case.data)
-    trainer = quiet_trainer(tmp_path, max_steps=4, limit_val_batches=1)
+    trainer = quiet_trainer(tmp_path, max_steps=4, val_check_interval=4, limit_val_batches=1)
     trainer.fit(model, datamodule=case.data)
     path = tmp_path / "model.ckpt"
     trainer.save_checkpoint(path)
