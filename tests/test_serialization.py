@@ -1,0 +1,62 @@
+"""Checkpoints and artifacts share one format and one class importer, and read and write UTF-8 whatever the locale."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from rnnzoo.serialization import FORMAT, check_format, class_path, import_class
+
+SAVE_AND_LOAD = """
+import sys
+from rnnzoo import Classifier, DataState, RNNTask, TextTokenizer
+tokenizer = TextTokenizer.train_word_level(["Grüße aus Köln", "ça va très bien"])
+model = Classifier(len(tokenizer), 2, hidden_size=4)
+model.data_state = DataState(tokenizer=tokenizer, labels=["böse", "gut"], label_names=["böse", "gut"])
+model.save_pretrained(sys.argv[1])
+restored = RNNTask.from_pretrained(sys.argv[1])
+assert restored.data_state == model.data_state
+print(restored.predict("Grüße")[0]["label"] in ("böse", "gut"))
+"""
+
+
+def test_artifacts_are_utf8_in_an_ascii_locale(tmp_path: Path):
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    check = subprocess.run([sys.executable, "-c", "import locale; print(locale.getpreferredencoding())"], env=env,
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert "utf" not in check.stdout.lower(), "the locale must be ASCII for this test to mean anything"
+    script = tmp_path / "save_and_load.py"  # a source file is UTF-8 whatever the locale; a -c argument is not
+    script.write_text(SAVE_AND_LOAD, encoding="utf-8")
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "m")], env=env, capture_output=True)
+    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")
+    assert result.stdout.strip() == b"True"
+    assert "grüße" in (tmp_path / "m" / "tokenizer.json").read_text(encoding="utf-8")
+
+
+def test_a_class_path_imports_back():
+    from rnnzoo import Seq2Seq
+
+    assert import_class(class_path(Seq2Seq)) is Seq2Seq
+    with pytest.raises(ValueError, match="cannot import the task class 'no_such_module.Task'"):
+        import_class("no_such_module.Task")
+
+
+def test_a_newer_format_is_refused_and_older_ones_read():
+    check_format(1, "x")
+    check_format(FORMAT, "x")
+    with pytest.raises(ValueError, match=f"format {FORMAT + 1} .*upgrade rnnzoo"):
+        check_format(FORMAT + 1, "this checkpoint", "9.9")
+
+
+@pytest.mark.parametrize("module", ["masking", "attention", "pooling", "crf"])
+def test_the_old_module_paths_still_import_with_a_deprecation_warning(module):
+    sys.modules.pop(f"rnnzoo.{module}", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        __import__(f"rnnzoo.{module}")
+    assert any(issubclass(w.category, DeprecationWarning) and f"rnnzoo.nn.{module}" in str(w.message) for w in caught)
