@@ -13,7 +13,9 @@ from lightning import Trainer
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "recipes"
+SHARED_DATA = REPO.parent / "shared" / "data"
 
 # Recipes name hub ids; tests read the local copies of the same data (None: no local copy exists).
 LOCAL_COPIES = {

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LOCAL_COPIES, shared_dataset
+from conftest import LOCAL_COPIES, RECIPES, shared_dataset
 
 from rnnzoo.cli import main
 
-RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").rglob("*.yaml"))
+RECIPE_FILES = sorted(RECIPES.rglob("*.yaml"))
 
 
 def test_there_are_recipes():
-    assert any(path.parent.name == "language_model" for path in RECIPES)
+    assert any(path.parent.name == "language_model" for path in RECIPE_FILES)
 
 
-@pytest.mark.parametrize("recipe", RECIPES, ids=[str(p.relative_to(p.parents[1])) for p in RECIPES])
+@pytest.mark.parametrize("recipe", RECIPE_FILES, ids=[str(p.relative_to(p.parents[1])) for p in RECIPE_FILES])
 def test_every_recipe_runs_one_step(recipe, tmp_path, monkeypatch):
     """fast_dev_run on every YAML under recipes/, with its hub dataset swapped for the local copy.
 
@@ -46,7 +45,7 @@ def test_every_recipe_runs_one_step(recipe, tmp_path, monkeypatch):
 
 def test_fit_then_generate_from_the_checkpoint(tiny_corpus, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "language_model" / "tiny_shakespeare-lstm.yaml"
+    recipe = RECIPES / "language_model" / "tiny_shakespeare-lstm.yaml"
     main(
         [
             "fit",
@@ -94,7 +93,7 @@ def test_fit_then_generate_from_the_checkpoint(tiny_corpus, tmp_path, monkeypatc
 
 
 def test_print_config_shows_the_recipe(capsys):
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "language_model" / "tiny_shakespeare-gru.yaml"
+    recipe = RECIPES / "language_model" / "tiny_shakespeare-gru.yaml"
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--config", str(recipe), "--print_config"])
     assert exit_info.value.code == 0
@@ -105,7 +104,7 @@ def test_print_config_shows_the_recipe(capsys):
 
 def test_unknown_cell_is_one_clear_error(tiny_corpus, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "language_model" / "tiny_shakespeare-lstm.yaml"
+    recipe = RECIPES / "language_model" / "tiny_shakespeare-lstm.yaml"
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--config", str(recipe), "--data.dataset", str(tiny_corpus), "--model.cell", "lstn"])
     assert exit_info.value.code == 2
@@ -116,7 +115,7 @@ def test_unknown_cell_is_one_clear_error(tiny_corpus, tmp_path, monkeypatch, cap
 
 def test_missing_dataset_is_one_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "language_model" / "tiny_shakespeare-lstm.yaml"
+    recipe = RECIPES / "language_model" / "tiny_shakespeare-lstm.yaml"
     with pytest.raises(SystemExit):
         main(["fit", "--config", str(recipe), "--data.dataset", "./no_such_folder"])
     assert "dataset folder './no_such_folder' does not exist" in capsys.readouterr().err
@@ -135,7 +134,7 @@ def test_fit_then_classify_from_the_checkpoint(tmp_path, monkeypatch, capsys):
     for split in ("train", "validation", "test"):
         (folder / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     monkeypatch.chdir(tmp_path)
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "classification" / "rotten_tomatoes-gru.yaml"
+    recipe = RECIPES / "classification" / "rotten_tomatoes-gru.yaml"
     overrides = ["--data.dataset", str(folder), "--data.batch_size", "4", "--model.hidden_size", "8"]
     overrides += ["--trainer.max_epochs", "1", "--trainer.precision", "32", "--trainer.enable_progress_bar", "false"]
     main(["fit", "--config", str(recipe), *overrides])

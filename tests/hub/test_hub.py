@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import inspect
 import json
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from conftest import LOCAL_COPIES, shared_dataset
+from conftest import LOCAL_COPIES, RECIPES, shared_dataset
 from lightning import Trainer
 
 from rnnzoo import (
@@ -36,7 +35,6 @@ from rnnzoo.data_state import DataState
 from rnnzoo.hub import zoo
 from rnnzoo.serialization import import_class
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
 def char_lm() -> LanguageModel:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sacrebleu
 import torch
-from conftest import quiet_trainer, shared_dataset, write_jsonl
+from conftest import RECIPES, quiet_trainer, shared_dataset, write_jsonl
 from torchmetrics.text import SacreBLEUScore
 
 from rnnzoo import LanguageModel, PairTokenizer, Seq2Seq, TextTokenizer, TranslationDataModule, load_task
@@ -459,7 +459,7 @@ def test_loss_falls_on_a_small_slice_of_multi30k(tmp_path):
 
 def test_fit_then_test_and_translate_from_the_command_line(toy_corpus, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "translation" / "multi30k_de_en-lstm_multiplicative.yaml"
+    recipe = RECIPES / "translation" / "multi30k_de_en-lstm_multiplicative.yaml"
     small = ["--model.embedding_size", "8", "--model.hidden_size", "8", "--model.decoder_hidden_size", "8"]
     common = ["--config", str(recipe), "--data.dataset", str(toy_corpus), *small, "--trainer.precision", "32"]
     main(["fit", *common, "--trainer.max_steps", "2", "--trainer.enable_progress_bar", "false"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import shared_dataset
+from conftest import RECIPES, shared_dataset
 from lightning import Trainer
 
 from rnnzoo import (
@@ -277,7 +277,7 @@ def test_several_caption_columns_are_the_references_of_a_row(monkeypatch):
 
 def test_fit_the_shapes_recipe_then_caption_an_image_file(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "captioning" / "shapes-lstm.yaml"
+    recipe = RECIPES / "captioning" / "shapes-lstm.yaml"
     quick = ["--trainer.max_steps", "2", "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false"]
     main(["fit", "--config", str(recipe), *quick])
     checkpoint = str(next(tmp_path.rglob("last.ckpt")))
