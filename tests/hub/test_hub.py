@@ -36,7 +36,6 @@ from rnnzoo.hub import zoo
 from rnnzoo.serialization import import_class
 
 
-
 def char_lm() -> LanguageModel:
     torch.manual_seed(0)
     model = LanguageModel(20, "lstm", hidden_size=16, num_layers=2, dropout=0.0, tie_weights=True)
