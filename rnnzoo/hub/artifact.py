@@ -101,7 +101,8 @@ def read_artifact(directory: str | Path, expected: type[RNNTask] | None = None, 
 
     Args:
         directory: an artifact folder.
-        expected: raise unless the stored task is this class or a subclass.
+        expected: raise unless the stored task is this class, a subclass or a parent (then
+            ``expected`` is built: a subclass of a stored task loads its weights).
         map_location: device of the loaded weights.
     """
     directory = Path(directory)
@@ -109,6 +110,8 @@ def read_artifact(directory: str | Path, expected: type[RNNTask] | None = None, 
     for name, digest in config["sha256"].items():
         check_sha256(directory / name, digest)
     cls = import_class(config["task"])
+    if expected is not None and issubclass(expected, cls):
+        cls = expected  # a subclass of the stored task (its own hooks) loads the stored weights
     if expected is not None and not issubclass(cls, expected):
         raise ValueError(
             f"{str(directory)!r} holds a {cls.__name__}, not a {expected.__name__}; load it with "

@@ -372,7 +372,8 @@ class RNNTask(
         """Load a pretrained task: a bundled zoo name, an artifact folder or a HuggingFace hub repo id.
 
         Every file is checked against its recorded sha256. Called on :class:`RNNTask`
-        it returns whatever task the artifact holds; on a subclass, it checks the kind.
+        it returns whatever task the artifact holds; on a task class, it checks the kind (a
+        subclass of the stored task, with its own hooks, loads the stored weights).
         """
         from rnnzoo.hub.artifact import read_artifact, resolve  # the hub imports tasks; tasks reach it on call
 

@@ -158,6 +158,19 @@ def test_the_wrong_task_class_is_a_clear_error(tmp_path):
         Classifier.from_pretrained(tmp_path / "lm")
 
 
+def test_a_subclass_of_the_stored_task_loads_its_weights(tmp_path):
+    class Shouting(Classifier):
+        def predict_batch(self, batch, **options):
+            return [{**output, "label": str(output["label"]).upper()} for output in super().predict_batch(batch)]
+
+    model = classifier()
+    model.save_pretrained(tmp_path / "clf")
+    loaded = Shouting.from_pretrained(tmp_path / "clf")
+    assert type(loaded) is Shouting
+    torch.testing.assert_close(outputs(loaded), outputs(model), rtol=0, atol=0)
+    assert loaded.predict("a b")[0]["label"] == model.predict("a b")[0]["label"].upper()
+
+
 def test_a_hub_id_offline_is_one_clear_error():
     with pytest.raises(ConnectionError, match="could not download 'someone/no-such-rnn'.*Offline"):
         RNNTask.from_pretrained("someone/no-such-rnn")
