@@ -375,7 +375,7 @@ class RNNTask(
         it returns whatever task the artifact holds; on a task class, it checks the kind (a
         subclass of the stored task, with its own hooks, loads the stored weights).
         """
-        from rnnzoo.hub.artifact import read_artifact, resolve  # the hub imports tasks; tasks reach it on call
+        from rnnzoo.hub.artifact import read_artifact, resolve  # on call: tasks and hub never import each other at load
 
         return read_artifact(resolve(source, revision), expected=cls, map_location=map_location)
 
