@@ -229,7 +229,8 @@ def test_predict_scores_every_token_like_test(tmp_path, tiny_corpus):
     trainer = quiet_trainer(tmp_path)
     scores = trainer.predict(model, datamodule=data)
     test_loss = trainer.test(model, datamodule=data, verbose=False)[0]["test_loss"]
-    per_token = torch.cat(scores, dim=1)
+    # predict_step scores each chunk: one {"nll": [...]} per stream row, chunk after chunk.
+    per_token = torch.cat([torch.tensor([row["nll"] for row in chunk]) for chunk in scores], dim=1)
     assert per_token.shape[0] == 2 and per_token.shape[1] == data.streams["test"].numel() // 2 - 1
     assert per_token.mean().item() == pytest.approx(test_loss, rel=1e-5)
 

@@ -303,7 +303,7 @@ def test_a_checkpoint_tags_sentences_with_no_dataset_present(toy_ner, tmp_path, 
     shutil.rmtree(toy_ner)
     restored = load_task(str(path))
     assert restored.tag(sentences) == before
-    assert restored.char_tokenizer == data.char_tokenizer and restored.tokenizer == data.tokenizer
+    assert restored.data_state.char_tokenizer == data.char_tokenizer and restored.tokenizer == data.tokenizer
     torch.testing.assert_close(restored.crf.allowed, model.crf.allowed)
     capsys.readouterr()
     main(["tag", "--ckpt_path", str(path), "--text", "Alan Turing met a friend in Paris"])
