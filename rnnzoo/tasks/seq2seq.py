@@ -152,32 +152,29 @@ class Seq2Seq(GenerativeTask):
     def _check_options(self) -> None:
         """One clear error for an option that cannot work."""
         hp = self.hparams
-        vocab_size, attention, input_feeding, bridge = hp.vocab_size, hp.attention, hp.input_feeding, hp.bridge
-        teacher_forcing, label_smoothing, max_length_ratio = hp.teacher_forcing, hp.label_smoothing, hp.max_length_ratio
-        val_beam_size, test_beam_size = hp.val_beam_size, hp.test_beam_size
-        if not isinstance(vocab_size, dict) or set(vocab_size) != {"source", "target"}:
+        if not isinstance(hp.vocab_size, dict) or set(hp.vocab_size) != {"source", "target"}:
             raise ValueError(
                 f"vocab_size must be a dict {{'source': int, 'target': int}} "
-                f"(TranslationDataModule.vocab_size), got {vocab_size!r}"
+                f"(TranslationDataModule.vocab_size), got {hp.vocab_size!r}"
             )
-        if any(not isinstance(size, int) or size <= 4 for size in vocab_size.values()):
-            raise ValueError(f"vocab sizes must be integers above 4 (4 special tokens), got {vocab_size}")
-        if attention not in ("none", "additive", "multiplicative"):
-            raise ValueError(f"attention must be 'none', 'additive' or 'multiplicative', got {attention!r}")
-        if input_feeding and attention == "none":
+        if any(not isinstance(size, int) or size <= 4 for size in hp.vocab_size.values()):
+            raise ValueError(f"vocab sizes must be integers above 4 (4 special tokens), got {hp.vocab_size}")
+        if hp.attention not in ("none", "additive", "multiplicative"):
+            raise ValueError(f"attention must be 'none', 'additive' or 'multiplicative', got {hp.attention!r}")
+        if hp.input_feeding and hp.attention == "none":
             raise ValueError(
                 "input_feeding needs attention ('additive' or 'multiplicative'); with none the "
                 "encoder's context vector is fed at every step already"
             )
-        if bridge not in ("linear", "zero"):
-            raise ValueError(f"bridge must be 'linear' or 'zero', got {bridge!r}")
-        if not 0.0 <= teacher_forcing <= 1.0:
-            raise ValueError(f"teacher_forcing must lie in [0, 1], got {teacher_forcing}")
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing}")
-        if max_length_ratio is not None and max_length_ratio <= 0:
-            raise ValueError(f"max_length_ratio must be positive or None, got {max_length_ratio}")
-        for option, value in (("val_beam_size", val_beam_size), ("test_beam_size", test_beam_size)):
+        if hp.bridge not in ("linear", "zero"):
+            raise ValueError(f"bridge must be 'linear' or 'zero', got {hp.bridge!r}")
+        if not 0.0 <= hp.teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing must lie in [0, 1], got {hp.teacher_forcing}")
+        if not 0.0 <= hp.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {hp.label_smoothing}")
+        if hp.max_length_ratio is not None and hp.max_length_ratio <= 0:
+            raise ValueError(f"max_length_ratio must be positive or None, got {hp.max_length_ratio}")
+        for option, value in (("val_beam_size", hp.val_beam_size), ("test_beam_size", hp.test_beam_size)):
             if value < 1:
                 raise ValueError(f"{option} must be at least 1 (1 is greedy), got {value}")
 
