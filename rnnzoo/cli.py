@@ -10,6 +10,7 @@ rnnzoo translate --ckpt_path path/to/last.ckpt --text "Ein Hund läuft im Schnee
 rnnzoo tag --ckpt_path path/to/last.ckpt --text "The cat sat on the mat ."
 rnnzoo caption --ckpt_path path/to/last.ckpt --condition Russian --num_samples 5 --temperature 0.8
 rnnzoo caption --ckpt_path path/to/last.ckpt --image photo.ppm --beam_size 3
+rnnzoo serve --model sst2-gru_small --port 8000            (HTTP: POST /predict, GET /health; needs rnnzoo[serve])
 """
 
 from __future__ import annotations
@@ -289,16 +290,27 @@ def export(
     return f"wrote {out}: load it with RNNTask.from_pretrained({out!r}) or --model {out}"
 
 
+def _serve() -> Callable[..., None]:
+    try:
+        from rnnzoo.serve import serve
+    except ImportError as error:
+        raise RuntimeError(str(error)) from None
+    return serve
+
+
 def _function_command(name: str, args: list[str]) -> None:
-    if name == "export":
-        parser = ArgumentParser(prog="rnnzoo export", description=export.__doc__.splitlines()[0])
-        parser.add_function_arguments(export)
-        print(export(**parser.parse_args(args).as_dict()))
+    if name in VERBS:
+        VERBS[name].show(run_verb(name, _verb_parser(name).parse_args(args).as_dict()))
         return
-    VERBS[name].show(run_verb(name, _verb_parser(name).parse_args(args).as_dict()))
+    function = export if name == "export" else _serve()
+    parser = ArgumentParser(prog=f"rnnzoo {name}", description=function.__doc__.splitlines()[0])
+    parser.add_function_arguments(function)
+    result = function(**parser.parse_args(args).as_dict())
+    if result is not None:
+        print(result)
 
 
-COMMANDS = (*VERBS, "export")
+COMMANDS = (*VERBS, "export", "serve")
 """Commands beside LightningCLI's."""
 
 
@@ -320,7 +332,8 @@ def _lightning_cli(args: list[str] | None) -> None:
             "description": "Train and evaluate rnnzoo models from YAML recipes. "
             "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help "
             "(classifiers), rnnzoo translate --help (seq2seq), rnnzoo tag --help (taggers), "
-            "rnnzoo caption --help (captioners), rnnzoo export --help (to a pretrained artifact)"
+            "rnnzoo caption --help (captioners), rnnzoo export --help (to a pretrained artifact), "
+            "rnnzoo serve --help (over HTTP)"
         },
     )
 
