@@ -167,9 +167,11 @@ class RNNTask(
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         """Log the global L2 norm of the gradients, before any clipping."""
-        norms = [p.grad.detach().norm(2) for p in self.parameters() if p.grad is not None]
-        if norms:
-            self.log("grad_norm", torch.linalg.vector_norm(torch.stack(norms)))
+        from rnnzoo.gradients import global_grad_norm
+
+        parameters = [p for p in self.parameters() if p.grad is not None]
+        if parameters:  # a tensor: Lightning calls .item() only when it writes the logs, not every step
+            self.log("grad_norm", global_grad_norm(parameters))
 
     # What the model learned from its data besides weights, saved with it.
 
