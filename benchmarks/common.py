@@ -41,7 +41,9 @@ class StepTimer(Callback):
         self.end = self.clock()
 
 
-def timed_fit(model, datamodule, steps: int, warmup: int, precision: str, clock=time.perf_counter) -> float:
+def timed_fit(
+    model, datamodule, steps: int, warmup: int, precision: str, clock=time.perf_counter, callbacks=()
+) -> float:
     """Fit for ``warmup + steps`` steps with the fewest extras; return seconds for the last ``steps``."""
     timer = StepTimer(warmup, clock)
     trainer = Trainer(
@@ -55,7 +57,7 @@ def timed_fit(model, datamodule, steps: int, warmup: int, precision: str, clock=
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[timer],
+        callbacks=[timer, *callbacks],
     )
     trainer.fit(model, datamodule=datamodule)
     return timer.end - timer.start
