@@ -27,23 +27,25 @@ def shared_dataset(folder: str) -> str:
 
 
 class StepTimer(Callback):
-    """Times the training steps after ``warmup`` steps."""
+    """Times the training steps after ``warmup`` steps (``clock``: ``time.perf_counter`` or ``time.process_time``)."""
 
-    def __init__(self, warmup: int) -> None:
-        self.warmup = warmup
+    def __init__(self, warmup: int, clock=time.perf_counter) -> None:
+        self.warmup, self.clock = warmup, clock
         self.start = self.end = 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step == self.warmup:
-            self.start = time.perf_counter()
+            self.start = self.clock()
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self.end = time.perf_counter()
+        self.end = self.clock()
 
 
-def timed_fit(model, datamodule, steps: int, warmup: int, precision: str) -> float:
+def timed_fit(
+    model, datamodule, steps: int, warmup: int, precision: str, clock=time.perf_counter, callbacks=()
+) -> float:
     """Fit for ``warmup + steps`` steps with the fewest extras; return seconds for the last ``steps``."""
-    timer = StepTimer(warmup)
+    timer = StepTimer(warmup, clock)
     trainer = Trainer(
         accelerator="cpu",
         devices=1,
@@ -55,7 +57,7 @@ def timed_fit(model, datamodule, steps: int, warmup: int, precision: str) -> flo
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[timer],
+        callbacks=[timer, *callbacks],
     )
     trainer.fit(model, datamodule=datamodule)
     return timer.end - timer.start

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,25 @@ from torch.optim import Optimizer
 from rnnzoo.cells.backbone import State
 
 
-def global_grad_norm(module: nn.Module) -> float:
-    """The L2 norm of all of ``module``'s parameter gradients taken together (0 when there are none)."""
-    norms = [p.grad.detach().norm(2) for p in module.parameters() if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+def global_grad_norm(parameters: nn.Module | Iterable[Tensor]) -> Tensor:
+    """The L2 norm of all the gradients taken together, as ``torch.nn.utils.clip_grad_norm_`` measures it.
+
+    One ``torch._foreach_norm`` per device and dtype (``torch.nn.utils.get_total_norm``)
+    instead of one norm per parameter, and no ``.item()``: the result stays a 0-dim
+    tensor, so logging it every step does not wait for the device (Lightning turns
+    it into a number only when it writes the logs).
+
+    Args:
+        parameters: a module (its parameters are taken) or parameters; those without
+            a gradient are skipped.
+
+    Returns:
+        The norm, a 0-dim tensor on the gradients' device; 0 when no parameter has a gradient.
+    """
+    if isinstance(parameters, nn.Module):
+        parameters = parameters.parameters()
+    grads = [p.grad for p in parameters if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads, 2.0)
 
 
 def run_step_by_step(
@@ -143,7 +159,7 @@ class GradientRecorder(Callback):
 
     def on_before_optimizer_step(self, trainer: Trainer, pl_module: LightningModule, optimizer: Optimizer) -> None:
         """Collect dL/dh_t of a recording step, and the gradient norm before clipping."""
-        self._before = global_grad_norm(pl_module)
+        self._before = float(global_grad_norm(pl_module))
         if self._hidden:
             norms = [0.0 if h.grad is None else float(h.grad.norm()) for h in self._hidden]
             self.norms_over_time[trainer.global_step] = norms
@@ -163,7 +179,7 @@ class GradientRecorder(Callback):
             del backbone.forward
         if self._before is None:
             return
-        after = global_grad_norm(pl_module)
+        after = float(global_grad_norm(pl_module))
         self.clipping.append((trainer.global_step - 1, self._before, after))
         pl_module.log("gradients/norm_before_clip", self._before)
         pl_module.log("gradients/norm_after_clip", after)

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from rnnzoo import GradientRecorder, build_cell
-from rnnzoo.gradients import run_step_by_step
+from rnnzoo.gradients import global_grad_norm, run_step_by_step
 
 
 class LastStepRegressor(LightningModule):
@@ -136,3 +136,23 @@ def test_recorder_errors_are_clear(tmp_path):
     del model.backbone
     with pytest.raises(ValueError, match="no attribute 'backbone'.*backbone_attr"):
         fit(model, torch.randn(2, 3, 2), torch.randn(2), tmp_path, GradientRecorder(dirpath=tmp_path), max_steps=1)
+
+
+def test_global_grad_norm_equals_clip_grad_norm_total():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2), nn.Linear(2, 2))
+    model(torch.randn(5, 3))[:, :1].sum().backward()
+    model[3].weight.grad = None  # parameters without a gradient are skipped
+    expected = copy.deepcopy(model)
+    for ours, theirs in zip(model.parameters(), expected.parameters(), strict=True):
+        theirs.grad = None if ours.grad is None else ours.grad.clone()
+    norm = global_grad_norm(model)
+    assert isinstance(norm, torch.Tensor) and norm.dim() == 0 and norm.dtype == torch.float32
+    total = torch.nn.utils.clip_grad_norm_(expected.parameters(), max_norm=1e-3)
+    torch.testing.assert_close(norm, total)
+    torch.testing.assert_close(global_grad_norm(list(model.parameters())), total)
+    for ours, clipped in zip(model.parameters(), expected.parameters(), strict=True):
+        assert (ours.grad is None) == (clipped.grad is None)  # measuring leaves the gradients alone
+        if ours.grad is not None:
+            assert not torch.equal(ours.grad, clipped.grad)
+    assert float(global_grad_norm(nn.Linear(2, 2))) == 0.0  # no gradients yet

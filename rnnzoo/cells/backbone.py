@@ -151,10 +151,14 @@ class RecurrentBackbone(nn.Module):
             if bool((lengths == steps).all()):
                 lengths = None
         states = self._check_state(state, batch, inputs)
+        if lengths is None and not record_gates:
+            stacked = self._run_stacked(inputs, states)
+            if stacked is not None:
+                return stacked[0], stacked[1], []
         layer_input, finals, gates = inputs, [], []
         for index, directions in enumerate(self.layers):
             if index > 0:
-                layer_input = self.dropout(layer_input)
+                layer_input = self._drop_between_layers(layer_input)
             direction_outputs = []
             for direction, layer in enumerate(directions):
                 position = index * self.num_directions + direction
@@ -171,6 +175,30 @@ class RecurrentBackbone(nn.Module):
             layer_input = torch.cat(direction_outputs, dim=-1)
         final_state = tuple(torch.stack([final[k] for final in finals]) for k in range(len(self.state_names)))
         return layer_input, final_state[0] if len(final_state) == 1 else final_state, gates
+
+    def _drop_between_layers(self, outputs: Tensor) -> Tensor:
+        """:attr:`dropout` on a layer's ``[B, T, F]`` outputs, with torch's multi-layer kernels' masks.
+
+        Those kernels drop out time-major ``[T, B, F]`` outputs, so the mask is drawn
+        in that order here too: for the same seed, layer by layer and one kernel call
+        (and ``nn.LSTM(num_layers=L)``) drop the same units. The result is a
+        ``[B, T, F]`` view of time-major memory, which the next layer's kernel reads
+        without a copy.
+        """
+        dropout = self.dropout
+        if type(dropout) is not nn.Dropout or not dropout.training or dropout.p == 0:
+            return dropout(outputs)
+        return dropout(outputs.transpose(0, 1).contiguous()).transpose(0, 1)
+
+    def _run_stacked(self, inputs: Tensor, states: tuple[Tensor, ...]) -> tuple[Tensor, State] | None:
+        """Hook: run every layer and direction of an unpadded batch in one call, or None to go layer by layer.
+
+        Called only when no sequence is padded and no gates are recorded; ``states``
+        are the checked ``[layers * directions, B, H]`` start tensors. An override
+        must give what the layer-by-layer path gives (the fused cells call torch's
+        multi-layer kernel).
+        """
+        return None
 
     def _check_inputs(self, inputs: Tensor) -> tuple[int, int]:
         if inputs.dim() != 3 or inputs.shape[-1] != self.input_size:

@@ -1,10 +1,17 @@
-"""Fused cells: torch's RNN, LSTM and GRU kernels (oneDNN on CPU, cuDNN on GPU)."""
+"""Fused cells: torch's RNN, LSTM and GRU kernels (oneDNN on CPU, cuDNN on GPU).
+
+Each layer and direction is its own single-layer torch module, so padding and the
+reverse direction can be handled exactly (:class:`~rnnzoo.cells.RecurrentBackbone`).
+When no sequence of a batch is padded, on the CPU, the whole stack runs in one call
+of torch's multi-layer kernel instead (the same call as ``nn.LSTM(num_layers=L)``),
+with the layers' own weights: same parameters, same results, less per-call work.
+"""
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import _VF, Tensor, nn
 
-from rnnzoo.cells.backbone import ElmanRNN, RecurrentBackbone
+from rnnzoo.cells.backbone import ElmanRNN, RecurrentBackbone, State
 from rnnzoo.cells.registry import register_cell
 
 
@@ -44,15 +51,61 @@ class FusedGRULayer(_FusedLayer, nn.GRU):
         nn.GRU.__init__(self, input_size, hidden_size, batch_first=True)
 
 
+_KERNELS = {"RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu, "LSTM": _VF.lstm, "GRU": _VF.gru}
+_LAYER_CLASSES = (FusedRNNLayer, FusedLSTMLayer, FusedGRULayer)
+
+
+class _StackedKernel:
+    """Runs an unpadded batch through all layers and directions in one call of torch's kernel.
+
+    Only when every layer is a plain fused layer of one kind (no subclass, no hooks),
+    the inputs are on the CPU and the dropout is ``nn.Dropout``; otherwise the
+    backbone goes layer by layer. Weights are passed in torch's order (layer, then
+    direction, then ``w_ih, w_hh, b_ih, b_hh``) and the kernel drops out every
+    layer's outputs but the last, as the layer-by-layer path does.
+    """
+
+    def _run_stacked(self, inputs: Tensor, states: tuple[Tensor, ...]) -> tuple[Tensor, State] | None:
+        """One kernel call for the whole stack, or None when the layer-by-layer path must run."""
+        backbone: RecurrentBackbone = self  # type: ignore[assignment]
+        layers = [layer for directions in backbone.layers for layer in directions]
+        kind = type(layers[0])
+        if (
+            not inputs.is_cpu
+            or kind not in _LAYER_CLASSES
+            or type(backbone.dropout) is not nn.Dropout
+            or any(type(layer) is not kind or layer.mode != layers[0].mode for layer in layers)
+            or any(layer._forward_hooks or layer._forward_pre_hooks for layer in layers)
+        ):
+            return None
+        weights = []
+        for layer in layers:
+            layer._update_flat_weights()  # as nn.RNNBase.forward does (e.g. under torch.func.functional_call)
+            weights.extend(layer._flat_weights)
+        dropout = backbone.dropout
+        outputs, *final = _KERNELS[layers[0].mode](
+            inputs,
+            states if len(states) > 1 else states[0],
+            weights,
+            True,  # has_biases
+            backbone.num_layers,
+            dropout.p,
+            dropout.training,
+            backbone.bidirectional,
+            True,  # batch_first
+        )
+        return outputs, tuple(final) if len(final) > 1 else final[0]
+
+
 @register_cell("rnn")
-class FusedRNN(ElmanRNN):
+class FusedRNN(_StackedKernel, ElmanRNN):
     """Vanilla RNN (``nonlinearity`` tanh or relu) on torch's kernel."""
 
     layer_class = FusedRNNLayer
 
 
 @register_cell("lstm")
-class FusedLSTM(RecurrentBackbone):
+class FusedLSTM(_StackedKernel, RecurrentBackbone):
     """LSTM (forget, input, gate and output gates over a cell state) on torch's kernel."""
 
     state_names = ("h", "c")
@@ -60,7 +113,7 @@ class FusedLSTM(RecurrentBackbone):
 
 
 @register_cell("gru")
-class FusedGRU(RecurrentBackbone):
+class FusedGRU(_StackedKernel, RecurrentBackbone):
     """GRU (update gate z, reset gate r) on torch's kernel."""
 
     layer_class = FusedGRULayer

@@ -36,6 +36,7 @@ from torchmetrics import MeanMetric, Metric, MetricCollection
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell
 from rnnzoo.data_state import DataState
+from rnnzoo.gradients import global_grad_norm
 from rnnzoo.serialization import FORMAT, check_format, class_path, import_class
 from rnnzoo.tokenizers import Tokenizer
 
@@ -242,9 +243,9 @@ class RNNTask(
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         """Log the global L2 norm of the gradients, before any clipping."""
-        norms = [p.grad.detach().norm(2) for p in self.parameters() if p.grad is not None]
-        if norms:
-            self.log("grad_norm", torch.linalg.vector_norm(torch.stack(norms)))
+        parameters = [p for p in self.parameters() if p.grad is not None]
+        if parameters:  # a tensor: Lightning calls .item() only when it writes the logs, not every step
+            self.log("grad_norm", global_grad_norm(parameters))
 
     def configure_optimizers(self) -> Any:
         """Build the injected optimizer and scheduler."""

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, map_state, register_cell
+from rnnzoo.cells import fused as fused_cells
 from rnnzoo.cells.fused import FusedLSTMLayer
 
 LENGTHS = torch.tensor([7, 3, 1, 5, 7])
@@ -227,3 +228,112 @@ def test_user_registered_cell_is_built_by_name():
     assert isinstance(backbone, TinyLSTM)
     outputs, (h, c) = backbone(torch.randn(2, 4, 3), torch.tensor([4, 2]))
     assert outputs.shape == (2, 4, 5) and h.shape == c.shape == (2, 2, 5)
+
+
+# One kernel call: an unpadded batch through a fused backbone runs torch's multi-layer kernel once.
+
+
+def run_with_grads(backbone, inputs, state, grad_out):
+    x = inputs.clone().requires_grad_(True)
+    start = None if state is None else tuple(s.clone().requires_grad_(True) for s in state)
+    outputs, final = backbone(x, None, None if start is None else (start if len(start) > 1 else start[0]))
+    loss = (outputs * grad_out).sum() + sum(s.pow(2).sum() for s in as_tuple(final))
+    backbone.zero_grad()
+    loss.backward()
+    grads = [x.grad] + ([] if start is None else [s.grad for s in start]) + [p.grad for p in backbone.parameters()]
+    return [outputs, *as_tuple(final)], grads
+
+
+def one_call_and_layer_by_layer(monkeypatch, backbone, run):
+    """``run()`` through the one-call path (a layer's own forward would fail), then layer by layer."""
+
+    def no_layer_calls(*args, **kwargs):
+        raise AssertionError("the unpadded batch should not run layer by layer")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fused_cells._FusedLayer, "forward", no_layer_calls)
+        one_call = run()
+    with monkeypatch.context() as patch:
+        patch.setattr(backbone, "_run_stacked", lambda inputs, states: None)
+        layer_by_layer = run()
+    return one_call, layer_by_layer
+
+
+@pytest.mark.parametrize("name,options", CELL_CASES)
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_one_kernel_call_equals_layer_by_layer(monkeypatch, name, options, num_layers, bidirectional, with_state):
+    torch.manual_seed(4)
+    backbone = build_cell(name, 4, 6, num_layers=num_layers, bidirectional=bidirectional, dropout=0.3, **options)
+    backbone.eval()  # dropout off: the two paths compute the same numbers
+    inputs, grad_out = torch.randn(5, 7, 4), torch.randn(5, 7, backbone.output_size)
+    shape = (num_layers * backbone.num_directions, 5, 6)
+    state = tuple(torch.randn(shape) for _ in backbone.state_names) if with_state else None
+    one_call, layer_by_layer = one_call_and_layer_by_layer(
+        monkeypatch, backbone, lambda: run_with_grads(backbone, inputs, state, grad_out)
+    )
+    for ours, expected in zip(one_call, layer_by_layer, strict=True):  # outputs and state, then gradients
+        for a, b in zip(ours, expected, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_one_kernel_call_drops_out_between_layers_as_layer_by_layer(monkeypatch, name, bidirectional):
+    torch.manual_seed(5)
+    backbone = build_cell(name, 4, 6, num_layers=3, bidirectional=bidirectional, dropout=0.5)
+    inputs, grad_out = torch.randn(5, 7, 4), torch.randn(5, 7, backbone.output_size)
+
+    def run():
+        torch.manual_seed(6)  # the same dropout masks for both paths
+        return run_with_grads(backbone, inputs, None, grad_out)
+
+    one_call, layer_by_layer = one_call_and_layer_by_layer(monkeypatch, backbone, run)
+    for ours, expected in zip(one_call, layer_by_layer, strict=True):
+        for a, b in zip(ours, expected, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    backbone.eval()
+    torch.manual_seed(6)
+    assert not torch.allclose(run()[0][0], one_call[0][0])  # dropout did act in training
+
+
+# torch's CPU autocast runs LSTM and RNN in bf16 (LSTM on oneDNN) and GRU in fp32
+@pytest.mark.parametrize("name,dtype", [("lstm", torch.bfloat16), ("rnn", torch.bfloat16), ("gru", torch.float32)])
+def test_one_kernel_call_under_bf16_autocast(monkeypatch, name, dtype):
+    torch.manual_seed(7)
+    backbone = build_cell(name, 4, 6, num_layers=2).eval()
+    inputs = torch.randn(5, 7, 4)
+
+    def run():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            outputs, state = backbone(inputs)
+        return [outputs, *as_tuple(state)]
+
+    one_call, layer_by_layer = one_call_and_layer_by_layer(monkeypatch, backbone, run)
+    for a, b in zip(one_call, layer_by_layer, strict=True):
+        assert a.dtype == b.dtype == dtype
+        # bf16 matmuls over batch-first and time-major inputs may round one step apart
+        torch.testing.assert_close(a, b, atol=4e-3, rtol=1.6e-2)
+
+
+def test_padded_batch_runs_layer_by_layer_and_full_lengths_in_one_call(monkeypatch):
+    backbone = build_cell("lstm", 4, 6, num_layers=2, bidirectional=True)
+    calls = []
+    original = type(backbone)._run_stacked
+    monkeypatch.setattr(type(backbone), "_run_stacked", lambda self, *args: calls.append(1) or original(self, *args))
+    inputs = torch.randn(5, 7, 4)
+    padded, _ = backbone(inputs, LENGTHS)
+    assert calls == []  # padding: the exact path, one kernel call per distinct length
+    full, _ = backbone(inputs, torch.full((5,), 7))
+    assert calls == [1]
+    torch.testing.assert_close(full, backbone(inputs)[0])
+    torch.testing.assert_close(padded[0], full[0])  # row 0 has all 7 steps
+
+
+def test_layer_with_a_hook_runs_layer_by_layer():
+    backbone = build_cell("gru", 4, 6, num_layers=2)
+    seen = []
+    backbone.layers[1][0].register_forward_hook(lambda module, args, output: seen.append(output[0].shape))
+    backbone(torch.randn(5, 7, 4))
+    assert seen == [torch.Size([5, 7, 6])]

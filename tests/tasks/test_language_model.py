@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 
@@ -9,9 +10,12 @@ import pytest
 import torch
 from conftest import TINY_TEXT, quiet_trainer, shared_dataset
 from datasets import Dataset, DatasetDict
+from lightning import Callback
+from lightning.pytorch.loggers import CSVLogger
 
 from rnnzoo import CharTokenizer, LanguageModel, LanguageModelDataModule, load_task
 from rnnzoo.data import ContiguousChunks, get_split
+from rnnzoo.gradients import global_grad_norm
 
 
 def small_model(vocab_size: int, cell: str = "lstm", **kwargs) -> LanguageModel:
@@ -241,3 +245,29 @@ def test_data_tokenizer_must_match_the_models(tmp_path, tiny_corpus):
     model.tokenizer = CharTokenizer(reversed(data.tokenizer.vocabulary))
     with pytest.raises(ValueError, match="data module's tokenizer differs from the model's"):
         quiet_trainer(tmp_path, max_steps=1).fit(model, datamodule=data)
+
+
+def test_grad_norm_is_logged_every_step_before_clipping(tmp_path, tiny_corpus):
+    class NormBeforeClipping(Callback):  # callback hooks run just before the module's, on the same gradients
+        def __init__(self):
+            self.norms = []
+
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+            self.norms.append(float(global_grad_norm(pl_module)))
+
+    data = LanguageModelDataModule(str(tiny_corpus), batch_size=4, tbptt_steps=16)
+    seen = NormBeforeClipping()
+    trainer = quiet_trainer(
+        tmp_path,
+        max_steps=4,
+        limit_val_batches=0,
+        logger=CSVLogger(tmp_path),
+        log_every_n_steps=1,
+        gradient_clip_val=1e-3,
+        callbacks=[seen],
+    )
+    trainer.fit(small_model(data.vocab_size), datamodule=data)
+    with open(tmp_path / "lightning_logs" / "version_0" / "metrics.csv") as file:
+        logged = [float(row["grad_norm"]) for row in csv.DictReader(file) if row["grad_norm"]]
+    assert len(logged) == 4 and min(logged) > 1e-3  # every step, the norm before clipping to 1e-3
+    assert logged == pytest.approx(seen.norms, rel=1e-6)
