@@ -281,19 +281,22 @@ class Tagger(TruncatedBPTT, RNNTask):
         return [inputs] if single else list(inputs)
 
     def encode_inputs(self, inputs: list[Any], **options: Any) -> TaggingBatch:
-        """Sentences (strings split on whitespace, or lists of words) or frame sequences ``[T, F]`` -> a batch.
+        """Sentences (strings split on whitespace, or lists of words) or raw frame sequences ``[T, F]`` -> a batch.
+
+        Frame sequences are tensors or nested lists (JSON), normalised as in training.
 
         Raises:
             ValueError: for an empty sentence or sequence, or inputs of the wrong kind.
         """
         if not self.words:
+            rows = [_frame_tensor(row) for row in inputs]
             size = self.hparams.frame_size
-            if any(not isinstance(row, Tensor) or row.dim() != 2 or len(row) == 0 for row in inputs):
+            if any(row is None or row.dim() != 2 or len(row) == 0 for row in rows):
                 raise ValueError("this tagger reads frames: each input must be a non-empty [steps, frame_size] tensor")
-            wrong = sorted({row.shape[-1] for row in inputs} - {size})
+            wrong = sorted({row.shape[-1] for row in rows} - {size})
             if wrong:
                 raise ValueError(f"frames must hold {size} features (the model's frame_size), got {wrong}")
-            frames, lengths = pad_sequences([normalize_with(self.data_state.options, row) for row in inputs])
+            frames, lengths = pad_sequences([normalize_with(self.data_state.options, row) for row in rows])
             return TaggingBatch(frames, lengths, torch.full(frames.shape[:2], -100))
         if any(isinstance(row, Tensor) for row in inputs):
             raise ValueError("this tagger reads words: give sentences as strings or lists of words, not tensors")
@@ -389,3 +392,15 @@ class Tagger(TruncatedBPTT, RNNTask):
             raise ValueError(
                 "tag_stream cannot decode a CRF frame by frame (Viterbi needs the whole sequence): use tag_frames()"
             )
+
+
+def _frame_tensor(row: Any) -> Tensor | None:
+    """A frame sequence as a tensor (a tensor, or nested lists of numbers), or None when it is not one."""
+    if isinstance(row, Tensor):
+        return row
+    if isinstance(row, str):
+        return None
+    try:
+        return torch.as_tensor(row, dtype=torch.float)
+    except (TypeError, ValueError, RuntimeError):
+        return None

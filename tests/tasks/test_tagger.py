@@ -477,6 +477,7 @@ def test_raw_frames_from_a_loaded_checkpoint_tag_as_through_the_data_module(scal
     restored = load_task(str(path))
     assert restored.data_state.options["frame_mean"] == data.frame_statistics[0]
     assert restored.tag_frames(raw) == through_data
+    assert [output["tags"] for output in restored.predict([row.tolist() for row in raw])] == through_data  # JSON
     restored.save_pretrained(tmp_path / "artifact")
     assert RNNTask.from_pretrained(tmp_path / "artifact").tag_frames(raw) == through_data
     correct = sum(
