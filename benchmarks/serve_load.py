@@ -1,6 +1,6 @@
 """Bounded load on `rnnzoo serve` (localhost only): requests/s and p50/p99 latency at 1, 8 and 32 clients.
 
-    python benchmarks/serve_load.py --model sst2-gru_small --requests 200
+python benchmarks/serve_load.py --model sst2-gru_small --requests 200
 """
 
 from __future__ import annotations
