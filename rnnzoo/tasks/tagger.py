@@ -19,6 +19,7 @@ and a unidirectional tagger labels a live stream frame by frame (:meth:`Tagger.t
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -30,8 +31,9 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from rnnzoo.batches import TaggingBatch, pad_chars, pad_sequences
 from rnnzoo.cells import State
+from rnnzoo.data_state import DataState
 from rnnzoo.entities import EntityF1, detect_scheme
-from rnnzoo.frames import normalize_with
+from rnnzoo.frames import MEAN_OPTION, STD_OPTION, normalize_with
 from rnnzoo.nn.char_encoder import CharEncoder
 from rnnzoo.nn.crf import LinearChainCRF, TagScheme
 from rnnzoo.nn.masking import lengths_to_mask
@@ -260,6 +262,24 @@ class Tagger(TruncatedBPTT, RNNTask):
                 "each chunk is read on its own, from h_0 = 0 (use bidirectional: false to carry it)"
             )
 
+    def adopt_data_state(self, state: DataState) -> None:
+        """As :meth:`RNNTask.adopt_data_state`; a trained frame tagger also refuses frames normalised otherwise.
+
+        Raises:
+            ValueError: when the model already holds a data state (it was trained) and the data
+                module normalises frames with other statistics, or normalises them and the model
+                does not (or the other way round).
+        """
+        if not self.words and self.data_state.labels is not None:
+            mine, theirs = self.data_state.options, state.options
+            if not all(_same_floats(mine.get(name), theirs.get(name)) for name in (MEAN_OPTION, STD_OPTION)):
+                raise ValueError(
+                    "the data module normalises frames otherwise than this model was trained with (its normalize "
+                    "option or its training split differ): the model would read features it was not trained on. "
+                    "Use the data module's settings of training"
+                )
+        super().adopt_data_state(state)
+
     def check_data_state(self) -> None:
         """The vocabularies must have ``vocab_size`` and ``char_vocab_size`` entries, the tags ``num_tags``."""
         state = self.data_state
@@ -404,3 +424,10 @@ def _frame_tensor(row: Any) -> Tensor | None:
         return torch.as_tensor(row, dtype=torch.float)
     except (TypeError, ValueError, RuntimeError):
         return None
+
+
+def _same_floats(mine: Sequence[float] | None, theirs: Sequence[float] | None) -> bool:
+    """Whether two optional lists of statistics agree (both None, or equal up to float rounding)."""
+    if mine is None or theirs is None:
+        return mine is None and theirs is None
+    return len(mine) == len(theirs) and all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(mine, theirs, strict=True))

@@ -611,3 +611,14 @@ def test_gesture_videos_train_with_tbptt_and_stream_like_whole_videos(tmp_path):
         tag, state = model.tag_stream(frame, state)
         streamed.append(tag)
     assert streamed == model.tag_frames(video)[0]
+
+
+def test_a_trained_frame_tagger_refuses_frames_normalised_otherwise(scaled_frames, tmp_path):
+    model = frame_tagger()
+    fit_briefly(model, frame_module(scaled_frames), tmp_path)
+    quiet_trainer(tmp_path).validate(model, frame_module(scaled_frames), verbose=False)  # the same statistics
+    with pytest.raises(ValueError, match="normalises frames otherwise than this model was trained with"):
+        quiet_trainer(tmp_path).validate(model, frame_module(scaled_frames, normalize=False), verbose=False)
+    other = write_jsonl(tmp_path / "other", {split: scaled_frame_rows([8, 9], 5) for split in ("train", "validation")})
+    with pytest.raises(ValueError, match="its normalize option or its training split differ"):
+        quiet_trainer(tmp_path).validate(model, frame_module(other), verbose=False)
