@@ -59,9 +59,14 @@ class ChunkedRows(IterableDataset):
         self.rows, self.batch_size, self.steps, self.shuffle = rows, batch_size, steps, shuffle
         self.chunks = [-(-length // steps) for length in rows.lengths]
 
-    def lanes(self) -> list[list[int]]:
-        """The row indices of every lane, in reading order; lanes with the most chunks first."""
-        order = torch.randperm(len(self.chunks)).tolist() if self.shuffle else list(range(len(self.chunks)))
+    def lanes(self, shuffle: bool | None = None) -> list[list[int]]:
+        """The row indices of every lane, in reading order; lanes with the most chunks first.
+
+        Args:
+            shuffle: deal rows of equal chunk counts in a random order (None: the dataset's ``shuffle``).
+        """
+        shuffle = self.shuffle if shuffle is None else shuffle
+        order = torch.randperm(len(self.chunks)).tolist() if shuffle else list(range(len(self.chunks)))
         order.sort(key=lambda row: -self.chunks[row])  # stable: equal counts keep the random order
         lanes: list[list[int]] = [[] for _ in range(min(self.batch_size, len(order)))]
         loads = [0] * len(lanes)
@@ -74,7 +79,7 @@ class ChunkedRows(IterableDataset):
 
     def __len__(self) -> int:
         """Number of batches: the chunks of the longest lane (the same every epoch)."""
-        return max(sum(self.chunks[row] for row in lane) for lane in self.lanes())
+        return max(sum(self.chunks[row] for row in lane) for lane in self.lanes(shuffle=False))
 
     def __iter__(self) -> Iterator[TaggingBatch]:
         """Yield the batches in reading order."""
@@ -135,15 +140,15 @@ class TaggingDataModule(LabelledDataModule):
         min_freq: words seen fewer times in training become ``<unk>``.
         max_vocab_size: most frequent words kept, None for all.
         max_word_length: characters read per word (the rest is cut), None for all.
-        normalize: z-normalise frame features with the training split's per-feature mean and
-            standard deviation (frames only).
-        tbptt_steps: cut training rows into chunks of this many steps, read in order with the
-            state carried between them (see above); None trains on whole rows.
         batch_size: rows per training batch (parallel lanes with ``tbptt_steps``).
         eval_batch_size: rows per validation/test batch.
         bucketing: group rows of similar length into batches.
         pool_batches: batches per sorted pool when bucketing.
         num_workers: DataLoader worker processes.
+        normalize: z-normalise frame features with the training split's per-feature mean and
+            standard deviation (frames only).
+        tbptt_steps: cut training rows into chunks of this many steps, read in order with the
+            state carried between them (see above); None trains on whole rows.
     """
 
     collate_fn = staticmethod(collate_tagging)
@@ -168,13 +173,13 @@ class TaggingDataModule(LabelledDataModule):
         min_freq: int = 1,
         max_vocab_size: int | None = None,
         max_word_length: int | None = 20,
-        normalize: bool = True,
-        tbptt_steps: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 128,
         bucketing: bool = True,
         pool_batches: int = 100,
         num_workers: int = 0,
+        normalize: bool = True,
+        tbptt_steps: int | None = None,
     ) -> None:
         super().__init__()
         for option, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
