@@ -86,6 +86,9 @@ class TaggingBatch(NamedTuple):
         tags: ``[B, T]`` tag indices, -100 at padding and where unknown.
         chars: ``[B, T, L]`` character ids of every word (0 at padding), or None (frames, no char encoder).
         words: the words of every row (word inputs), for naming predictions; None for frames.
+        continues: ``[B]`` bool, for truncated-BPTT chunks: True where row ``b`` continues row ``b``
+            of the previous batch (the model carries its state there), False where a sequence
+            starts; None for whole sequences.
     """
 
     inputs: Tensor
@@ -93,6 +96,7 @@ class TaggingBatch(NamedTuple):
     tags: Tensor
     chars: Tensor | None = None
     words: list[list[str]] | None = None
+    continues: Tensor | None = None
 
 
 def collate_tagging(items: Sequence[tuple[Tensor, Tensor | None, Tensor]]) -> TaggingBatch:

@@ -27,6 +27,7 @@ LOCAL_COPIES = {
     "universal-dependencies/universal_dependencies": "ud_en_ewt",
     "leondz/wnut_17": "wnut17",
     "../shared/data/names": "names",
+    "../shared/data/gesture_phase": "gesture_phase",
     "jxie/flickr8k": None,
     "ylecun/mnist": "mnist_t10k",
 }

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, IterableDataset
 
-from rnnzoo.batches import collate_tagging
+from rnnzoo.batches import TaggingBatch, collate_tagging
 from rnnzoo.data.base import EncodedRows, LabelledDataModule
 from rnnzoo.data.hf import column_values
 from rnnzoo.data_state import DataState
+from rnnzoo.frames import MEAN_OPTION, STD_OPTION, frame_statistics, normalize_frames
 from rnnzoo.tokenizers import CharTokenizer, WordVocabulary
 
 log = logging.getLogger(__name__)
@@ -29,13 +31,83 @@ def build_char_tokenizer(sentences: Sequence[Sequence[str]]) -> CharTokenizer:
     return CharTokenizer([CHAR_PAD, *sorted(chars)], unk_token=CHAR_UNK)
 
 
+class ChunkedRows(IterableDataset):
+    """Rows cut into consecutive chunks of ``steps``, read as ``batch_size`` parallel lanes (truncated BPTT).
+
+    Every row is dealt to one lane, and each lane reads its rows one after another, chunk by
+    chunk: batch ``k`` holds the ``k``-th chunk of every lane that still has one, so row ``b`` of
+    batch ``k + 1`` continues row ``b`` of batch ``k`` (``continues[b]`` is True) unless a new
+    row starts there (False: the model reads it from h_0 = 0). Lanes are ordered by their number
+    of chunks, most first, so the lanes still going are always the first rows of a batch and a
+    carried state is cut to them. Each item is a whole :class:`~rnnzoo.batches.TaggingBatch`.
+
+    Rows are dealt longest first, each to the lane with the fewest chunks so far, which fixes
+    the number of batches; with ``shuffle``, rows of equal chunk counts are dealt in a new
+    random order every epoch.
+
+    Args:
+        rows: the encoded rows (``inputs``, ``chars``, ``tags`` fields, and ``lengths``).
+        batch_size: parallel lanes ``B`` (fewer when there are fewer rows).
+        steps: chunk length, the truncated-BPTT length.
+        shuffle: deal the rows in a random order every epoch (training).
+    """
+
+    def __init__(self, rows: EncodedRows, batch_size: int, steps: int, shuffle: bool = True) -> None:
+        super().__init__()
+        if batch_size <= 0 or steps <= 0:
+            raise ValueError(f"batch_size and steps must be positive integers, got {batch_size} and {steps}")
+        self.rows, self.batch_size, self.steps, self.shuffle = rows, batch_size, steps, shuffle
+        self.chunks = [-(-length // steps) for length in rows.lengths]
+
+    def lanes(self, shuffle: bool | None = None) -> list[list[int]]:
+        """The row indices of every lane, in reading order; lanes with the most chunks first.
+
+        Args:
+            shuffle: deal rows of equal chunk counts in a random order (None: the dataset's ``shuffle``).
+        """
+        shuffle = self.shuffle if shuffle is None else shuffle
+        order = torch.randperm(len(self.chunks)).tolist() if shuffle else list(range(len(self.chunks)))
+        order.sort(key=lambda row: -self.chunks[row])  # stable: equal counts keep the random order
+        lanes: list[list[int]] = [[] for _ in range(min(self.batch_size, len(order)))]
+        loads = [0] * len(lanes)
+        for row in order:
+            lane = loads.index(min(loads))
+            lanes[lane].append(row)
+            loads[lane] += self.chunks[row]
+        ranked = sorted(range(len(lanes)), key=lambda lane: -loads[lane])
+        return [lanes[lane] for lane in ranked]
+
+    def __len__(self) -> int:
+        """Number of batches: the chunks of the longest lane (the same every epoch)."""
+        return max(sum(self.chunks[row] for row in lane) for lane in self.lanes(shuffle=False))
+
+    def __iter__(self) -> Iterator[TaggingBatch]:
+        """Yield the batches in reading order."""
+        plans = [
+            [(row, start) for row in lane for start in range(0, self.rows.lengths[row], self.steps)]
+            for lane in self.lanes()
+        ]
+        for index in range(max(len(plan) for plan in plans)):
+            pieces = [plan[index] for plan in plans if index < len(plan)]
+            items = [self._item(row, start) for row, start in pieces]
+            continues = torch.tensor([start > 0 for _, start in pieces])
+            yield collate_tagging(items)._replace(continues=continues)
+
+    def _item(self, row: int, start: int) -> tuple[Tensor, Tensor | None, Tensor]:
+        cut = slice(start, start + self.steps)
+        chars = self.rows.chars[row]
+        return self.rows.inputs[row][cut], None if chars is None else chars[cut], self.rows.tags[row][cut]
+
+
 class TaggingDataModule(LabelledDataModule):
     """Rows of tokens (or frames) with one tag per step, from a hub id or a local folder, bucketed by length.
 
     * **Inputs**: a ``tokens_column`` of words (lists of strings), read through a
       word vocabulary and a character vocabulary, both built from the training
       split and saved with the model; or, with ``frames_column`` set, a column of
-      continuous frame features (one list of ``F`` floats per step).
+      continuous frame features (one list of ``F`` floats per step), z-normalised per feature
+      with the training split's mean and standard deviation (``normalize``), which go into the
+      model's data state so that it reads raw frames the same way at inference.
     * **Tags**: a ``tags_column`` of ``ClassLabel`` ints (names read from the
       dataset's features), of plain ints named by ``label_names`` (tag ``i`` is
       ``label_names[i]``), or of strings (mapped by name: the ``label_names``
@@ -45,6 +117,11 @@ class TaggingDataModule(LabelledDataModule):
       when the dataset has no ``val_split``.
     * **Length bucketing** as in classification
       (:class:`~rnnzoo.data.batching.BucketBatchSampler`).
+    * **Truncated BPTT** for long rows (whole videos): with ``tbptt_steps``, training reads each
+      row as consecutive chunks of that many steps in ``batch_size`` parallel lanes
+      (:class:`ChunkedRows`); the batches say which rows continue the previous chunk, and a
+      unidirectional tagger carries its state there, detached. Validation and test read whole
+      rows, as inference does.
 
     Args:
         dataset: hub id (``universal-dependencies/universal_dependencies``) or local folder.
@@ -63,11 +140,15 @@ class TaggingDataModule(LabelledDataModule):
         min_freq: words seen fewer times in training become ``<unk>``.
         max_vocab_size: most frequent words kept, None for all.
         max_word_length: characters read per word (the rest is cut), None for all.
-        batch_size: rows per training batch.
+        batch_size: rows per training batch (parallel lanes with ``tbptt_steps``).
         eval_batch_size: rows per validation/test batch.
         bucketing: group rows of similar length into batches.
         pool_batches: batches per sorted pool when bucketing.
         num_workers: DataLoader worker processes.
+        normalize: z-normalise frame features with the training split's per-feature mean and
+            standard deviation (frames only).
+        tbptt_steps: cut training rows into chunks of this many steps, read in order with the
+            state carried between them (see above); None trains on whole rows.
     """
 
     collate_fn = staticmethod(collate_tagging)
@@ -97,6 +178,8 @@ class TaggingDataModule(LabelledDataModule):
         bucketing: bool = True,
         pool_batches: int = 100,
         num_workers: int = 0,
+        normalize: bool = True,
+        tbptt_steps: int | None = None,
     ) -> None:
         super().__init__()
         for option, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
@@ -104,11 +187,14 @@ class TaggingDataModule(LabelledDataModule):
                 raise ValueError(f"{option} must be a positive integer, got {value}")
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
+        if tbptt_steps is not None and tbptt_steps <= 0:
+            raise ValueError(f"tbptt_steps must be a positive number of steps per chunk (or None), got {tbptt_steps}")
         if label_names is not None and len(set(label_names)) != len(label_names):
             raise ValueError(f"label_names holds a name twice: {label_names}")
         self.save_hyperparameters()
         self._tokenizer: WordVocabulary | None = None
         self._char_tokenizer: CharTokenizer | None = None
+        self._frame_statistics: tuple[list[float], list[float]] | None = None
 
     @property
     def input_option(self) -> str:
@@ -167,9 +253,24 @@ class TaggingDataModule(LabelledDataModule):
             raise ValueError(f"frames column {self.hparams.frames_column!r} must hold lists of float vectors")
         return len(first[0])
 
+    @property
+    def frame_statistics(self) -> tuple[list[float], list[float]] | None:
+        """Per-feature mean and standard deviation of the training frames (computed once); None when not normalising."""
+        hp = self.hparams
+        if hp.frames_column is None or not hp.normalize:
+            return None
+        if self._frame_statistics is None:
+            values = self.values(hp.train_split, "frames_column")
+            positions = [position for position, row in enumerate(values) if row]
+            rows = self._frames(hp.train_split, [values[i] for i in positions], positions)
+            self._frame_statistics = frame_statistics(rows)
+        return self._frame_statistics
+
     def data_state(self) -> DataState:
-        """The word and character vocabularies (None for frames), the tags and the ``max_word_length`` cut."""
-        options = {"max_word_length": self.hparams.max_word_length}
+        """The vocabularies (None for frames), the tags, the ``max_word_length`` cut and the frame statistics."""
+        options: dict[str, Any] = {"max_word_length": self.hparams.max_word_length}
+        if self.frame_statistics is not None:
+            options[MEAN_OPTION], options[STD_OPTION] = self.frame_statistics
         return DataState(self.tokenizer, self.char_tokenizer, self.labels, self.label_names, options)
 
     # Encoding.
@@ -196,7 +297,7 @@ class TaggingDataModule(LabelledDataModule):
         return keep
 
     def _frames(self, split: str, rows: list[Any], positions: list[int]) -> list[Tensor]:
-        """Frame rows as ``[T, F]`` tensors, each frame checked to hold ``frame_size`` features."""
+        """Frame rows as raw ``[T, F]`` tensors, each frame checked to hold ``frame_size`` features."""
         size = self.frame_size
         for position, row in zip(positions, rows, strict=True):
             sizes = {len(frame) if isinstance(frame, list | tuple) else None for frame in row}
@@ -215,9 +316,25 @@ class TaggingDataModule(LabelledDataModule):
         keep = self._steps(split, inputs, tag_rows)
         inputs, tags = [inputs[i] for i in keep], self.tag_index(split, [tag_rows[i] for i in keep])
         if hp.frames_column is not None:
-            encoded, chars = self._frames(split, inputs, keep), [None] * len(inputs)
+            encoded, chars = self._normalized(self._frames(split, inputs, keep)), [None] * len(inputs)
         else:
             encoded = [self.tokenizer.encode_words(row) for row in inputs]
             chars = [self.char_tokenizer.encode_words(row, hp.max_word_length) for row in inputs]
         fields = {"inputs": encoded, "chars": chars, "tags": tags}
         return EncodedRows(fields, [len(row) for row in encoded])
+
+    def _normalized(self, rows: list[Tensor]) -> list[Tensor]:
+        """``rows`` normalised with :attr:`frame_statistics` (unchanged when not normalising)."""
+        if self.frame_statistics is None:
+            return rows
+        mean, std = self.frame_statistics
+        return list(normalize_frames(torch.cat(rows), mean, std).split([len(row) for row in rows]))
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches; with ``tbptt_steps``, consecutive chunks of every row (:class:`ChunkedRows`)."""
+        hp = self.hparams
+        if hp.tbptt_steps is None:
+            return super().train_dataloader()
+        chunks = ChunkedRows(self.encoded_split(hp.train_split), hp.batch_size, hp.tbptt_steps, shuffle=True)
+        # Items are whole batches already, in an order that matters: no sampler, no workers.
+        return DataLoader(chunks, batch_size=None)

@@ -22,13 +22,14 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rnnzoo.batches import PromptBatch, TokenChunk, pad_sequences
-from rnnzoo.cells import State, map_state
+from rnnzoo.cells import State
 from rnnzoo.decoding import GenerationConfig
 from rnnzoo.tasks.base import bits
 from rnnzoo.tasks.generative import GenerativeTask
+from rnnzoo.tasks.tbptt import TruncatedBPTT
 
 
-class LanguageModel(GenerativeTask):
+class LanguageModel(TruncatedBPTT, GenerativeTask):
     """Embedding -> recurrent backbone -> projection to the vocabulary.
 
     Logs ``train_loss``, ``grad_norm``, and for validation and test the
@@ -94,42 +95,15 @@ class LanguageModel(GenerativeTask):
         output, state = self.backbone.step(self.dropout(self.embedding(tokens)), state)
         return self.head(self.dropout(output)), state
 
-    # Truncated BPTT: every stage keeps the state its last chunk ended with.
-
-    def carried_state(self, stage: str, batch_size: int) -> State | None:
-        """The state the previous chunk of ``stage`` ended with, or None (h_0 = 0) at a stream's start."""
-        state = self.carried_states.get(stage)
-        first = state[0] if isinstance(state, tuple) else state
-        if first is None or first.shape[1] != batch_size:
-            return None
-        return state
+    # Truncated BPTT (rnnzoo.tasks.tbptt): every stage keeps the state its last chunk ended with.
 
     def chunk_losses(self, batch: TokenChunk, stage: str) -> Tensor:
         """Per-token cross-entropy ``[B, t]`` of one chunk, read from (and carrying on) ``stage``'s state."""
         inputs, targets = batch
         logits, state = self(inputs, self.carried_state(stage, inputs.shape[0]))
-        # Detach: the next chunk starts from this state but does not backpropagate into this one.
-        self.carried_states[stage] = map_state(Tensor.detach, state)
+        self.carry(stage, state)  # detached: the next chunk does not backpropagate into this one
         losses = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none")
         return losses.view_as(targets)
-
-    def on_train_epoch_start(self) -> None:
-        """Each epoch reads the streams from their start, from h_0 = 0."""
-        self.carried_states["train"] = None
-
-    def on_validation_epoch_start(self) -> None:
-        """Validation reads its streams from h_0 = 0, with fresh metrics."""
-        self.carried_states["val"] = None
-        super().on_validation_epoch_start()
-
-    def on_test_epoch_start(self) -> None:
-        """Testing reads its streams from h_0 = 0, with fresh metrics."""
-        self.carried_states["test"] = None
-        super().on_test_epoch_start()
-
-    def on_predict_epoch_start(self) -> None:
-        """Scoring reads its streams from h_0 = 0."""
-        self.carried_states["predict"] = None
 
     def training_loss(self, batch: TokenChunk) -> Tensor:
         """Cross-entropy of one TBPTT chunk."""

@@ -8,10 +8,18 @@ bidirectional) reads them, a linear head scores the tags at every step, and an
 optional linear-chain CRF (:class:`~rnnzoo.nn.LinearChainCRF`) scores whole tag
 paths. Padding never changes a prediction: the backbone, the character encoder,
 the loss, the CRF and the metrics all get the real lengths.
+
+Frames are read raw: the data module's normalisation (the training split's per-feature
+mean and standard deviation) is stored with the model and applied by :meth:`Tagger.predict`,
+:meth:`Tagger.tag_frames` and :meth:`Tagger.tag_stream`. Long sequences (whole videos) train
+with truncated BPTT (:class:`~rnnzoo.data.tagging.ChunkedRows`, :mod:`rnnzoo.tasks.tbptt`),
+and a unidirectional tagger labels a live stream frame by frame (:meth:`Tagger.tag_stream`).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -22,16 +30,22 @@ from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from rnnzoo.batches import TaggingBatch, pad_chars, pad_sequences
+from rnnzoo.cells import State
+from rnnzoo.data_state import DataState
 from rnnzoo.entities import EntityF1, detect_scheme
+from rnnzoo.frames import MEAN_OPTION, STD_OPTION, normalize_with
 from rnnzoo.nn.char_encoder import CharEncoder
 from rnnzoo.nn.crf import LinearChainCRF, TagScheme
 from rnnzoo.nn.masking import lengths_to_mask
 from rnnzoo.tasks.base import RNNTask
+from rnnzoo.tasks.tbptt import TruncatedBPTT
+
+log = logging.getLogger(__name__)
 
 CharEncoderKind = Literal["cnn", "rnn", "none"]
 
 
-class Tagger(RNNTask):
+class Tagger(TruncatedBPTT, RNNTask):
     """Inputs -> recurrent backbone -> per-step linear head -> optional CRF: one tag per step.
 
     Give ``vocab_size`` (word inputs; ``char_vocab_size`` too unless
@@ -43,6 +57,12 @@ class Tagger(RNNTask):
     or BIOES set, ``*_precision``, ``*_recall`` and ``*_f1`` over entities (as
     seqeval computes them). Tag names and vocabularies come from the data module
     at ``setup()`` and are stored in checkpoints, so :meth:`tag` needs no data.
+
+    Batches of truncated-BPTT chunks (a :class:`~rnnzoo.batches.TaggingBatch` with
+    ``continues``) are read from the state the previous chunk ended with, detached, where a
+    row continues, and from h_0 = 0 where a sequence starts. A bidirectional backbone cannot
+    carry a state (its reverse direction starts at each chunk's end), so it reads every chunk
+    on its own, from h_0 = 0.
 
     Args:
         num_tags: number of tags; checked against the data at ``setup()``.
@@ -136,37 +156,48 @@ class Tagger(RNNTask):
         """Per-step tag scores ``[B, T, num_tags]``.
 
         Args:
-            inputs: word ids ``[B, T]`` or frames ``[B, T, frame_size]``.
+            inputs: word ids ``[B, T]`` or frames ``[B, T, frame_size]`` (normalised as the data module does).
             lengths: real lengths ``[B]``, None when nothing is padded.
             chars: character ids ``[B, T, L]`` (0 = padding) for the character encoder.
 
         Raises:
             ValueError: for inputs of the wrong kind or frame size, or missing characters.
         """
-        batch, steps = inputs.shape[:2]
+        return self.scores_and_state(inputs, lengths, chars)[0]
+
+    def scores_and_state(
+        self, inputs: Tensor, lengths: Tensor | None = None, chars: Tensor | None = None, state: State | None = None
+    ) -> tuple[Tensor, State]:
+        """Per-step tag scores ``[B, T, num_tags]`` and the backbone's final state, read from ``state`` (None: h_0 = 0).
+
+        See :meth:`forward` for the arguments; the final state of each row is the one at its last real step.
+        """
         if lengths is None:
-            lengths = torch.full((batch,), steps, dtype=torch.long)
-        if self.words:
-            if inputs.dim() != 2 or inputs.is_floating_point():
-                raise ValueError(f"this tagger reads word ids [batch, steps], got {inputs.dtype} {list(inputs.shape)}")
-            if self.training and self.hparams.word_dropout > 0:
-                drop = torch.rand(inputs.shape, device=inputs.device) < self.hparams.word_dropout
-                inputs = inputs.masked_fill(drop & (inputs != 0), 1)  # 1 is <unk>
-            features = self.embedding(inputs)
-            if self.char_encoder is not None:
-                if chars is None:
-                    raise ValueError("this tagger reads the characters of each word too: pass chars [B, T, L]")
-                mask = lengths_to_mask(lengths.to(inputs.device), steps)
-                features = torch.cat([features, self.char_encoder(chars, mask).to(features.dtype)], dim=-1)
-        else:
+            lengths = torch.full((inputs.shape[0],), inputs.shape[1], dtype=torch.long)
+        outputs, final = self.backbone(self.dropout(self.features(inputs, lengths, chars)), lengths, state)
+        return self.head(self.dropout(outputs)), final
+
+    def features(self, inputs: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
+        """What the backbone reads ``[B, T, input_size]``: word and character features, or projected frames."""
+        if not self.words:
             size = self.hparams.frame_size
             if inputs.dim() != 3 or inputs.shape[-1] != size:
                 raise ValueError(
                     f"frame features must be [batch, steps, {size}] (the model's frame_size), got {list(inputs.shape)}"
                 )
-            features = self.projection(inputs.float())
-        outputs, _ = self.backbone(self.dropout(features), lengths)
-        return self.head(self.dropout(outputs))
+            return self.projection(inputs.float())
+        if inputs.dim() != 2 or inputs.is_floating_point():
+            raise ValueError(f"this tagger reads word ids [batch, steps], got {inputs.dtype} {list(inputs.shape)}")
+        if self.training and self.hparams.word_dropout > 0:
+            drop = torch.rand(inputs.shape, device=inputs.device) < self.hparams.word_dropout
+            inputs = inputs.masked_fill(drop & (inputs != 0), 1)  # 1 is <unk>
+        features = self.embedding(inputs)
+        if self.char_encoder is not None:
+            if chars is None:
+                raise ValueError("this tagger reads the characters of each word too: pass chars [B, T, L]")
+            mask = lengths_to_mask(lengths.to(inputs.device), inputs.shape[1])
+            features = torch.cat([features, self.char_encoder(chars, mask).to(features.dtype)], dim=-1)
+        return features
 
     def decode(self, scores: Tensor, lengths: Tensor) -> Tensor:
         """The predicted tag indices ``[B, T]``: Viterbi with a CRF, per-step argmax without."""
@@ -182,16 +213,27 @@ class Tagger(RNNTask):
 
     # Training and evaluation.
 
-    def _scores(self, batch: TaggingBatch) -> Tensor:
-        return self(batch.inputs, batch.lengths, batch.chars)
+    @property
+    def carries_state(self) -> bool:
+        """Whether the backbone can carry its state across chunks and frames: only a unidirectional one can."""
+        return not self.backbone.bidirectional
+
+    def _scores(self, batch: TaggingBatch, stage: str) -> Tensor:
+        """The scores of a batch; a truncated-BPTT chunk reads from (and carries on) ``stage``'s state."""
+        carry = batch.continues is not None and self.carries_state
+        state = self.carried_state(stage, len(batch.lengths), batch.continues) if carry else None
+        scores, final = self.scores_and_state(batch.inputs, batch.lengths, batch.chars, state)
+        if carry:
+            self.carry(stage, final)
+        return scores
 
     def training_loss(self, batch: TaggingBatch) -> Tensor:
         """The loss of one batch."""
-        return self.loss(self._scores(batch), batch.tags, batch.lengths)
+        return self.loss(self._scores(batch, "train"), batch.tags, batch.lengths)
 
     def evaluate(self, batch: TaggingBatch, stage: str) -> None:
         """Accumulate loss, token accuracy and (for BIO/BIOES tag sets) entity counts."""
-        scores, tags, lengths = self._scores(batch), batch.tags, batch.lengths
+        scores, tags, lengths = self._scores(batch, stage), batch.tags, batch.lengths
         metrics = self.metrics[stage]
         metrics["loss"].update(self.loss(scores, tags, lengths), weight=lengths.sum())
         predicted = self.decode(scores, lengths)
@@ -212,6 +254,31 @@ class Tagger(RNNTask):
         super().setup(stage)
         if self.crf is not None and self.hparams.tag_scheme is not None and self.label_names is not None:
             self.crf.constrain(self.label_names, self.hparams.tag_scheme)
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        chunked = getattr(datamodule, "hparams", {}).get("tbptt_steps") is not None
+        if stage == "fit" and chunked and not self.carries_state:
+            log.warning(
+                "a bidirectional backbone cannot carry its state between truncated-BPTT chunks: "
+                "each chunk is read on its own, from h_0 = 0 (use bidirectional: false to carry it)"
+            )
+
+    def adopt_data_state(self, state: DataState) -> None:
+        """As :meth:`RNNTask.adopt_data_state`; a trained frame tagger also refuses frames normalised otherwise.
+
+        Raises:
+            ValueError: when the model already holds a data state (it was trained) and the data
+                module normalises frames with other statistics, or normalises them and the model
+                does not (or the other way round).
+        """
+        if not self.words and self.data_state.labels is not None:
+            mine, theirs = self.data_state.options, state.options
+            if not all(_same_floats(mine.get(name), theirs.get(name)) for name in (MEAN_OPTION, STD_OPTION)):
+                raise ValueError(
+                    "the data module normalises frames otherwise than this model was trained with (its normalize "
+                    "option or its training split differ): the model would read features it was not trained on. "
+                    "Use the data module's settings of training"
+                )
+        super().adopt_data_state(state)
 
     def check_data_state(self) -> None:
         """The vocabularies must have ``vocab_size`` and ``char_vocab_size`` entries, the tags ``num_tags``."""
@@ -234,15 +301,22 @@ class Tagger(RNNTask):
         return [inputs] if single else list(inputs)
 
     def encode_inputs(self, inputs: list[Any], **options: Any) -> TaggingBatch:
-        """Sentences (strings split on whitespace, or lists of words) or frame sequences ``[T, F]`` -> a batch.
+        """Sentences (strings split on whitespace, or lists of words) or raw frame sequences ``[T, F]`` -> a batch.
+
+        Frame sequences are tensors or nested lists (JSON), normalised as in training.
 
         Raises:
             ValueError: for an empty sentence or sequence, or inputs of the wrong kind.
         """
         if not self.words:
-            if any(not isinstance(row, Tensor) or row.dim() != 2 or len(row) == 0 for row in inputs):
+            rows = [_frame_tensor(row) for row in inputs]
+            size = self.hparams.frame_size
+            if any(row is None or row.dim() != 2 or len(row) == 0 for row in rows):
                 raise ValueError("this tagger reads frames: each input must be a non-empty [steps, frame_size] tensor")
-            frames, lengths = pad_sequences([row.float() for row in inputs])
+            wrong = sorted({row.shape[-1] for row in rows} - {size})
+            if wrong:
+                raise ValueError(f"frames must hold {size} features (the model's frame_size), got {wrong}")
+            frames, lengths = pad_sequences([normalize_with(self.data_state.options, row) for row in rows])
             return TaggingBatch(frames, lengths, torch.full(frames.shape[:2], -100))
         if any(isinstance(row, Tensor) for row in inputs):
             raise ValueError("this tagger reads words: give sentences as strings or lists of words, not tensors")
@@ -261,7 +335,7 @@ class Tagger(RNNTask):
 
     def predict_batch(self, batch: TaggingBatch, **options: Any) -> list[dict[str, Any]]:
         """One ``{"tokens", "tags"}`` dict per sentence (``{"tags"}`` for frames and unnamed words), tags by name."""
-        tags = self.tag_names(self.decode(self._scores(batch), batch.lengths), batch.lengths)
+        tags = self.tag_names(self.decode(self._scores(batch, "predict"), batch.lengths), batch.lengths)
         if batch.words is None:
             return [{"tags": row} for row in tags]
         return [{"tokens": words, "tags": row} for words, row in zip(batch.words, tags, strict=True)]
@@ -286,7 +360,9 @@ class Tagger(RNNTask):
         return self.predict(sentences)
 
     def tag_frames(self, frames: Tensor | Sequence[Tensor]) -> list[list[str]]:
-        """Tag sequences of frame features (one ``[T, F]`` tensor, or a list of them): the tag names of each.
+        """Tag sequences of raw frame features (one ``[T, F]`` tensor, or a list of them): the tag names of each.
+
+        Frames are normalised as in training (the statistics are stored with the model).
 
         Raises:
             ValueError: for a tagger of words, or frames of the wrong size.
@@ -295,3 +371,63 @@ class Tagger(RNNTask):
             raise ValueError("this tagger reads words: use tag() or predict()")
         rows = self.input_list(frames)
         return [output["tags"] for output in self.predict([torch.as_tensor(row) for row in rows])]
+
+    def tag_stream(self, frame: Tensor | Sequence[float], state: State | None = None) -> tuple[str, State]:
+        """Tag one frame of a live stream, reading on from the state of the frames before it.
+
+        Feed a stream's raw frames in order, each with the state the previous call returned
+        (None for the first frame): the tags equal those :meth:`tag_frames` gives the whole
+        sequence. Frames are normalised as in training.
+
+        Args:
+            frame: one raw frame, ``frame_size`` features.
+            state: what the previous call returned; None starts a new stream (h_0 = 0).
+
+        Returns:
+            The frame's tag name and the state to pass with the next frame.
+
+        Raises:
+            ValueError: for a tagger of words, a bidirectional backbone or a CRF (both need
+                the whole sequence), or a frame of the wrong size.
+        """
+        self._check_streamable()
+        frame = torch.as_tensor(frame)
+        if frame.dim() != 1 or frame.shape[0] != self.hparams.frame_size:
+            raise ValueError(f"a frame must hold {self.hparams.frame_size} features, got shape {list(frame.shape)}")
+        with self.inference():
+            frame = normalize_with(self.data_state.options, frame.to(self.device)).unsqueeze(0)
+            output, state = self.backbone.step(self.dropout(self.projection(frame)), state)
+            predicted = self.head(self.dropout(output)).argmax(-1, keepdim=True)
+        return self.tag_names(predicted, torch.ones(1, dtype=torch.long))[0][0], state
+
+    def _check_streamable(self) -> None:
+        if self.words:
+            raise ValueError("tag_stream reads frames, and this tagger reads words: use tag()")
+        if not self.carries_state:
+            raise ValueError(
+                "tag_stream needs a unidirectional backbone: a bidirectional one reads each sequence backwards "
+                "from its end. Tag the whole sequence with tag_frames(), or train with bidirectional: false"
+            )
+        if self.crf is not None:
+            raise ValueError(
+                "tag_stream cannot decode a CRF frame by frame (Viterbi needs the whole sequence): use tag_frames()"
+            )
+
+
+def _frame_tensor(row: Any) -> Tensor | None:
+    """A frame sequence as a tensor (a tensor, or nested lists of numbers), or None when it is not one."""
+    if isinstance(row, Tensor):
+        return row
+    if isinstance(row, str):
+        return None
+    try:
+        return torch.as_tensor(row, dtype=torch.float)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def _same_floats(mine: Sequence[float] | None, theirs: Sequence[float] | None) -> bool:
+    """Whether two optional lists of statistics agree (both None, or equal up to float rounding)."""
+    if mine is None or theirs is None:
+        return mine is None and theirs is None
+    return len(mine) == len(theirs) and all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(mine, theirs, strict=True))

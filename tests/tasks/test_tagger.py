@@ -13,9 +13,10 @@ import torch
 from conftest import quiet_trainer, shared_dataset, write_jsonl
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
-from rnnzoo import Tagger, TaggingDataModule, WordVocabulary, load_task
+from rnnzoo import RNNTask, Tagger, TaggingDataModule, WordVocabulary, load_task
 from rnnzoo.cli import main
 from rnnzoo.data.batching import pad_sequences
+from rnnzoo.data.tagging import ChunkedRows
 from rnnzoo.entities import EntityF1, detect_scheme, entity_scores, get_entities
 from rnnzoo.nn.crf import LinearChainCRF, allowed_transitions
 from rnnzoo.tokenizers import tokenizer_from_dict
@@ -423,3 +424,201 @@ def test_upos_accuracy_rises_quickly_on_real_data(tmp_path):
     trainer = quiet_trainer(tmp_path, max_steps=60, limit_val_batches=2)
     trainer.fit(model, data)
     assert trainer.validate(model, data, verbose=False)[0]["val_acc"] > 0.6  # NOUN alone scores 0.17
+
+
+# Frames: normalisation saved with the model, truncated BPTT over long rows, live streams.
+
+
+def scaled_frame_rows(lengths: list[int], seed: int) -> list[dict]:
+    """Frames far from zero mean and unit scale (so normalisation matters); the tag is the sign of feature 0."""
+    rng = torch.Generator().manual_seed(seed)
+    rows = []
+    for length in lengths:
+        frames = torch.randn(length, 3, generator=rng)
+        tags = (frames[:, 0] > 0).long()
+        rows.append({"frames": (frames * torch.tensor([40.0, 1.0, 0.01]) + 100).tolist(), "labels": tags.tolist()})
+    return rows
+
+
+@pytest.fixture
+def scaled_frames(tmp_path) -> Path:
+    splits = {
+        "train": scaled_frame_rows([12, 30, 7, 25, 16, 9] * 4, 0),
+        "validation": scaled_frame_rows([10, 20], 1),
+        "test": scaled_frame_rows([15, 4, 33], 2),
+    }
+    return write_jsonl(tmp_path / "scaled_frames", splits)
+
+
+def frame_module(folder: Path, **options) -> TaggingDataModule:
+    return TaggingDataModule(
+        str(folder), frames_column="frames", tags_column="labels", label_names=["neg", "pos"], **options
+    )
+
+
+def frame_tagger(**options) -> Tagger:
+    settings = {"cell": "gru", "hidden_size": 8, "embedding_size": 8, "num_layers": 1, "dropout": 0.0}
+    settings = {**settings, "bidirectional": False, **options}
+    return Tagger(2, frame_size=3, **settings)
+
+
+def test_raw_frames_from_a_loaded_checkpoint_tag_as_through_the_data_module(scaled_frames, tmp_path):
+    data = frame_module(scaled_frames, batch_size=8)
+    torch.manual_seed(0)
+    model = frame_tagger()
+    model.optimizer_factory = lambda params: torch.optim.Adam(params, lr=0.05)
+    trainer = quiet_trainer(tmp_path, max_epochs=3)
+    trainer.fit(model, data)
+    through_data = [output["tags"] for outputs in trainer.predict(model, datamodule=data) for output in outputs]
+    raw = [torch.tensor(row["frames"]) for row in data.splits["test"]]
+    path = tmp_path / "frames.ckpt"
+    trainer.save_checkpoint(path)
+    shutil.rmtree(scaled_frames)
+    restored = load_task(str(path))
+    assert restored.data_state.options["frame_mean"] == data.frame_statistics[0]
+    assert restored.tag_frames(raw) == through_data
+    assert [output["tags"] for output in restored.predict([row.tolist() for row in raw])] == through_data  # JSON
+    restored.save_pretrained(tmp_path / "artifact")
+    assert RNNTask.from_pretrained(tmp_path / "artifact").tag_frames(raw) == through_data
+    correct = sum(
+        t == n
+        for row, tags in zip(data.splits["test"], through_data, strict=True)
+        for t, n in zip(tags, ["pos" if label else "neg" for label in row["labels"]], strict=True)
+    )
+    assert correct / sum(len(row) for row in raw) > 0.9  # it learnt, so the equality above means something
+    del restored.data_state.options["frame_mean"], restored.data_state.options["frame_std"]
+    assert restored.tag_frames(raw) != through_data  # raw frames unnormalised read differently
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mingru", "layernorm_lstm"])
+def test_tag_stream_equals_tagging_the_whole_sequence(cell):
+    torch.manual_seed(0)
+    model = frame_tagger(cell=cell, num_layers=2, hidden_size=6)
+    model.data_state.label_names = model.data_state.labels = ["neg", "pos"]
+    model.data_state.options.update(frame_mean=[100.0, 100.0, 100.0], frame_std=[40.0, 1.0, 0.01])
+    frames = torch.tensor(scaled_frame_rows([60], 3)[0]["frames"])
+    normalised = (frames - 100) / torch.tensor([40.0, 1.0, 0.01])
+    with torch.no_grad():  # move the head's bias between two score gaps: both tags, and no near tie
+        gaps = model.eval()(normalised.unsqueeze(0))[0].diff(dim=-1).view(-1).sort().values
+        model.head.bias[1] -= (gaps[29] + gaps[30]) / 2
+    whole = model.tag_frames(frames)[0]
+    streamed, state = [], None
+    for frame in frames:
+        tag, state = model.tag_stream(frame, state)
+        streamed.append(tag)
+    assert streamed == whole and len(set(whole)) == 2
+    with torch.no_grad():
+        _, final = model.scores_and_state(normalised.unsqueeze(0))
+    for streamed_final, whole_final in zip(
+        state if isinstance(state, tuple) else (state,), final if isinstance(final, tuple) else (final,), strict=True
+    ):
+        torch.testing.assert_close(streamed_final, whole_final, atol=1e-5, rtol=1e-5)
+
+
+def test_tag_stream_refuses_what_cannot_stream():
+    frame = torch.zeros(3)
+    with pytest.raises(ValueError, match="needs a unidirectional backbone"):
+        frame_tagger(bidirectional=True).tag_stream(frame)
+    with pytest.raises(ValueError, match="cannot decode a CRF frame by frame"):
+        frame_tagger(crf=True).tag_stream(frame)
+    with pytest.raises(ValueError, match="reads words: use tag"):
+        Tagger(2, vocab_size=10, char_encoder="none", bidirectional=False).tag_stream(frame)
+    with pytest.raises(ValueError, match=r"a frame must hold 3 features, got shape \[4\]"):
+        frame_tagger().tag_stream(torch.zeros(4))
+
+
+def spy_on_states(model: Tagger) -> tuple[list, list]:
+    seen, finals = [], []
+    forward = model.backbone.forward
+
+    def spy(inputs, lengths=None, state=None):
+        seen.append(state)
+        outputs, final = forward(inputs, lengths, state)
+        finals.append(final)
+        return outputs, final
+
+    model.backbone.forward = spy
+    return seen, finals
+
+
+def test_tbptt_chunks_carry_the_detached_state_where_rows_continue(scaled_frames):
+    data = frame_module(scaled_frames, tbptt_steps=5, batch_size=3)
+    data.setup("fit")
+    torch.manual_seed(0)
+    model = frame_tagger(cell="lstm")
+    seen, finals = spy_on_states(model)
+    model.on_train_epoch_start()
+    batches = list(data.train_dataloader())
+    for index, batch in enumerate(batches):
+        model.training_step(batch, index).backward()  # would fail if the graph reached into an earlier chunk
+    assert seen[0] is None
+    for k in range(1, len(batches)):
+        continues, rows = batches[k].continues, len(batches[k].lengths)
+        if not continues.any():
+            assert seen[k] is None
+            continue
+        for start, end in zip(seen[k], finals[k - 1], strict=True):
+            assert not start.requires_grad and start.shape[1] == rows
+            torch.testing.assert_close(start[:, continues], end[:, :rows][:, continues], rtol=0, atol=0)
+            assert bool((start[:, ~continues] == 0).all())
+
+
+def test_chunked_evaluation_equals_reading_whole_rows(scaled_frames):
+    data = frame_module(scaled_frames)
+    data.setup("fit")
+    rows = data.encoded["train"]
+    chunks = ChunkedRows(rows, batch_size=4, steps=6, shuffle=False)
+    torch.manual_seed(0)
+    model = frame_tagger(cell="lstm", num_layers=2).eval()
+    lanes = [[] for _ in chunks.lanes()]
+    with torch.no_grad():
+        model.reset_carried_state("val")
+        for batch in chunks:
+            scores = model._scores(batch, "val")
+            for lane, (row, length) in enumerate(zip(scores, batch.lengths, strict=True)):
+                lanes[lane].append(row[:length])
+        for lane, order in zip(lanes, chunks.lanes(), strict=True):
+            read = torch.cat(lane).split([rows.lengths[row] for row in order])
+            for row, scores in zip(order, read, strict=True):
+                torch.testing.assert_close(scores, model(rows.inputs[row].unsqueeze(0))[0], atol=1e-5, rtol=1e-5)
+
+
+def test_a_bidirectional_tagger_reads_every_chunk_from_zero(scaled_frames, tmp_path, caplog):
+    data = frame_module(scaled_frames, tbptt_steps=5, batch_size=3)
+    model = frame_tagger(bidirectional=True)
+    seen, _ = spy_on_states(model)
+    with caplog.at_level("WARNING", logger="rnnzoo.tasks.tagger"):
+        quiet_trainer(tmp_path, max_steps=6, limit_val_batches=0).fit(model, data)
+    assert "cannot carry its state between truncated-BPTT chunks" in caplog.text
+    assert len(seen) == 6 and all(state is None for state in seen)
+
+
+@pytest.mark.slow
+def test_gesture_videos_train_with_tbptt_and_stream_like_whole_videos(tmp_path):
+    folder = shared_dataset("gesture_phase")
+    data = TaggingDataModule(
+        str(folder), "videos", frames_column="frames", tags_column="labels", tbptt_steps=64, batch_size=5
+    )
+    torch.manual_seed(0)
+    model = Tagger(5, frame_size=data.frame_size, hidden_size=16, embedding_size=16, num_layers=1, bidirectional=False)
+    before = quiet_trainer(tmp_path).validate(model, data, verbose=False)[0]["val_loss"]
+    trainer = quiet_trainer(tmp_path, max_epochs=2)
+    trainer.fit(model, data)
+    assert trainer.validate(model, data, verbose=False)[0]["val_loss"] < before
+    video = torch.tensor(data.splits["test"][0]["frames"][:300])
+    streamed, state = [], None
+    for frame in video:
+        tag, state = model.tag_stream(frame, state)
+        streamed.append(tag)
+    assert streamed == model.tag_frames(video)[0]
+
+
+def test_a_trained_frame_tagger_refuses_frames_normalised_otherwise(scaled_frames, tmp_path):
+    model = frame_tagger()
+    fit_briefly(model, frame_module(scaled_frames), tmp_path)
+    quiet_trainer(tmp_path).validate(model, frame_module(scaled_frames), verbose=False)  # the same statistics
+    with pytest.raises(ValueError, match="normalises frames otherwise than this model was trained with"):
+        quiet_trainer(tmp_path).validate(model, frame_module(scaled_frames, normalize=False), verbose=False)
+    other = write_jsonl(tmp_path / "other", {split: scaled_frame_rows([8, 9], 5) for split in ("train", "validation")})
+    with pytest.raises(ValueError, match="its normalize option or its training split differ"):
+        quiet_trainer(tmp_path).validate(model, frame_module(other), verbose=False)
