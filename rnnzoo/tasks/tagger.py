@@ -65,6 +65,11 @@ class Tagger(RNNTask):
         tag_scheme: ``BIO`` or ``BIOES`` forbids the CRF the transitions the scheme
             rules out (checked against the tag names at ``setup()``: a tag set
             outside the scheme is an error); None leaves every transition open.
+        embeddings: a GloVe / word2vec / fastText text file whose vectors fill the word embedding
+            at the first fit (see :meth:`~rnnzoo.tasks.RNNTask.load_pretrained_vectors`).
+        freeze_embeddings: keep the pretrained word table fixed in training.
+        vectors_size: the vectors' width when it differs from ``embedding_size``: a trainable
+            projection maps them to ``embedding_size``.
         cell_options: extra options of the cell.
         optimizer: see :class:`~rnnzoo.tasks.RNNTask`.
         scheduler: see :class:`~rnnzoo.tasks.RNNTask`.
@@ -88,6 +93,9 @@ class Tagger(RNNTask):
         word_dropout: float = 0.0,
         crf: bool = False,
         tag_scheme: TagScheme | None = None,
+        embeddings: str | None = None,
+        freeze_embeddings: bool = False,
+        vectors_size: int | None = None,
         cell_options: dict[str, Any] | None = None,
         optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
@@ -109,11 +117,13 @@ class Tagger(RNNTask):
             raise ValueError("tag_scheme constrains the CRF's transitions: set crf: true, or tag_scheme: null")
         if not 0.0 <= word_dropout < 1.0:
             raise ValueError(f"word_dropout must lie in [0, 1), got {word_dropout}")
+        if embeddings is not None and vocab_size is None:
+            raise ValueError("embeddings are word vectors: a tagger of frames has no words to give them to")
         self.words = vocab_size is not None
         input_size = embedding_size
         self.char_encoder: CharEncoder | None = None
         if self.words:
-            self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=0)
+            self.embedding = self.build_embedding(vocab_size, embedding_size, padding_idx=0)
             if char_encoder != "none":
                 if char_vocab_size is None:
                     raise ValueError(f"char_encoder={char_encoder!r} needs char_vocab_size (or char_encoder: none)")
