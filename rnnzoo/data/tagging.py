@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from rnnzoo.batches import collate_tagging
-from rnnzoo.data.base import EncodedRows, LabelledDataModule
+from rnnzoo.data.base import EncodedRows, LabelledDataModule, check_vocabulary_extension
 from rnnzoo.data.hf import column_values
 from rnnzoo.data_state import DataState
 from rnnzoo.tokenizers import CharTokenizer, WordVocabulary
@@ -63,6 +63,10 @@ class TaggingDataModule(LabelledDataModule):
         min_freq: words seen fewer times in training become ``<unk>``.
         max_vocab_size: most frequent words kept, None for all.
         max_word_length: characters read per word (the rest is cut), None for all.
+        extend_vocabulary: a GloVe / word2vec / fastText text file whose words are added to the word
+            vocabulary, so that words unseen in training keep their pretrained vector (give the tagger the
+            same file as ``embeddings``).
+        max_new_words: add at most this many of the file's words (its first, the frequent ones), None for all.
         batch_size: rows per training batch.
         eval_batch_size: rows per validation/test batch.
         bucketing: group rows of similar length into batches.
@@ -92,6 +96,8 @@ class TaggingDataModule(LabelledDataModule):
         min_freq: int = 1,
         max_vocab_size: int | None = None,
         max_word_length: int | None = 20,
+        extend_vocabulary: str | None = None,
+        max_new_words: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 128,
         bucketing: bool = True,
@@ -106,6 +112,7 @@ class TaggingDataModule(LabelledDataModule):
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         if label_names is not None and len(set(label_names)) != len(label_names):
             raise ValueError(f"label_names holds a name twice: {label_names}")
+        check_vocabulary_extension(extend_vocabulary, max_new_words, frames_column is None)
         self.save_hyperparameters()
         self._tokenizer: WordVocabulary | None = None
         self._char_tokenizer: CharTokenizer | None = None
@@ -139,8 +146,8 @@ class TaggingDataModule(LabelledDataModule):
         """The word vocabulary (None for frame inputs), built from the training split on first use."""
         hp = self.hparams
         if hp.frames_column is None and self._tokenizer is None:
-            self._tokenizer = WordVocabulary.from_sentences(
-                self._train_sentences(), hp.lowercase, hp.min_freq, hp.max_vocab_size
+            self._tokenizer = self.extended_vocabulary(
+                WordVocabulary.from_sentences(self._train_sentences(), hp.lowercase, hp.min_freq, hp.max_vocab_size)
             )
             log.info("word vocabulary of %d entries from %r", len(self._tokenizer), hp.train_split)
         return self._tokenizer
@@ -169,7 +176,7 @@ class TaggingDataModule(LabelledDataModule):
 
     def data_state(self) -> DataState:
         """The word and character vocabularies (None for frames), the tags and the ``max_word_length`` cut."""
-        options = {"max_word_length": self.hparams.max_word_length}
+        options = {"max_word_length": self.hparams.max_word_length, **self.vocabulary_extension()}
         return DataState(self.tokenizer, self.char_tokenizer, self.labels, self.label_names, options)
 
     # Encoding.
