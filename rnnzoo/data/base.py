@@ -78,14 +78,14 @@ def derive_labels(
 
 
 def check_vocabulary_extension(
-    extend: str | None, max_new_words: int | None, word_level: bool, pretrained_tokenizer: str | None = None
+    extend: str | None, max_new_words: int | None, reads: str, pretrained_tokenizer: str | None = None
 ) -> None:
     """One clear error for ``extend_vocabulary`` / ``max_new_words`` options that cannot work together.
 
     Args:
         extend: the ``extend_vocabulary`` vectors file, or None.
         max_new_words: the ``max_new_words`` option.
-        word_level: whether the data module's tokenizer reads words.
+        reads: what the data module's model reads: ``word``, ``bpe``, ``char`` or ``frames``.
         pretrained_tokenizer: the ``pretrained_tokenizer`` option, if the module has one.
 
     Raises:
@@ -96,10 +96,11 @@ def check_vocabulary_extension(
         raise ValueError(f"max_new_words must be at least 0 or None (all the file's words), got {max_new_words}")
     if extend is None:
         return
-    if not word_level:
+    if reads != "word":
+        what = {"bpe": "BPE pieces", "char": "characters", "frames": "frames (frames_column)"}.get(reads, reads)
         raise ValueError(
-            "extend_vocabulary adds the words of a vectors file to a word vocabulary: it needs tokenizer: word "
-            "(BPE pieces and characters are not the words of a vectors file)"
+            f"extend_vocabulary adds the words of a vectors file to a word vocabulary, but this data reads {what}: "
+            "use tokenizer: word, or drop extend_vocabulary"
         )
     if pretrained_tokenizer is not None:
         raise ValueError(

@@ -127,7 +127,7 @@ class ClassificationDataModule(LabelledDataModule):
             raise ValueError(f"max_length must be a positive number of tokens or None, got {max_length}")
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
-        check_vocabulary_extension(extend_vocabulary, max_new_words, tokenizer == "word", pretrained_tokenizer)
+        check_vocabulary_extension(extend_vocabulary, max_new_words, tokenizer, pretrained_tokenizer)
         self.save_hyperparameters()
         self._tokenizer: Tokenizer | None = None
 

@@ -112,7 +112,7 @@ class TaggingDataModule(LabelledDataModule):
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         if label_names is not None and len(set(label_names)) != len(label_names):
             raise ValueError(f"label_names holds a name twice: {label_names}")
-        check_vocabulary_extension(extend_vocabulary, max_new_words, frames_column is None)
+        check_vocabulary_extension(extend_vocabulary, max_new_words, "word" if frames_column is None else "frames")
         self.save_hyperparameters()
         self._tokenizer: WordVocabulary | None = None
         self._char_tokenizer: CharTokenizer | None = None
