@@ -83,3 +83,19 @@ def write_jsonl(folder: Path, splits: dict[str, list[dict]]) -> Path:
             "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
         )
     return folder
+
+
+def write_vectors_file(path: Path, vectors: dict[str, list[float]]) -> Path:
+    """A GloVe-style text file: one word then its numbers per line (give values exact in float32, e.g. k / 8)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [" ".join([word, *(repr(float(value)) for value in row)]) for word, row in vectors.items()]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def shared_file(relative: str) -> Path:
+    """A file a recipe names under ``../shared/data/`` (relative to the repository), or skip saying why."""
+    path = REPO.parent / relative.removeprefix("../")
+    if not path.is_file():
+        pytest.skip(f"{relative} not found at {path} (the shared data folder or that file is absent)")
+    return path

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import yaml
-from conftest import LOCAL_COPIES, RECIPES, shared_dataset
+from conftest import LOCAL_COPIES, RECIPES, shared_dataset, shared_file
 
 from rnnzoo.cli import main
 
@@ -26,7 +26,8 @@ def test_every_recipe_runs_one_step(recipe, tmp_path, monkeypatch):
     name or revision means nothing to a local copy of one configuration, so it is reset with the
     dataset; a recipe that names a local folder (``../shared/data/...``) keeps its configuration.
     """
-    data_args = yaml.safe_load(recipe.read_text())["data"]["init_args"]
+    config = yaml.safe_load(recipe.read_text())
+    data_args = config["data"]["init_args"]
     hub_id = data_args.get("dataset")
     monkeypatch.chdir(tmp_path)
     if hub_id is None or hub_id.startswith("generated:"):  # synthetic data, made by the package itself
@@ -41,9 +42,35 @@ def test_every_recipe_runs_one_step(recipe, tmp_path, monkeypatch):
         return
     local = shared_dataset(LOCAL_COPIES[hub_id])
     hub_only = [arg for option in ("name", "revision") if option in data_args for arg in (f"--data.{option}", "null")]
-    if hub_id.startswith("../"):
+    if hub_id.startswith("../"):  # a local folder keeps its configuration
         hub_only = []
-    main(["fit", "--config", str(recipe), "--data.dataset", str(local), *hub_only, "--trainer.fast_dev_run", "true"])
+    files = shared_file_arguments(config)
+    main(
+        [
+            "fit",
+            "--config",
+            str(recipe),
+            "--data.dataset",
+            str(local),
+            *hub_only,
+            *files,
+            "--trainer.fast_dev_run",
+            "true",
+        ]
+    )
+
+
+def shared_file_arguments(config: dict) -> list[str]:
+    """Overrides that point a recipe's ``../shared/data/...`` files (word vectors) at their absolute path, or skip.
+
+    Recipes name them relative to the repository, where ``rnnzoo fit`` runs; the test runs elsewhere.
+    """
+    arguments = []
+    for section, option in (("model", "embeddings"), ("data", "extend_vocabulary")):
+        value = config.get(section, {}).get("init_args", {}).get(option)
+        if isinstance(value, str) and value.startswith("../shared/data/"):
+            arguments += [f"--{section}.{option}", str(shared_file(value))]
+    return arguments
 
 
 def test_fit_then_generate_from_the_checkpoint(tiny_corpus, tmp_path, monkeypatch, capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from datasets import ClassLabel, Dataset, DatasetDict
@@ -19,6 +20,7 @@ from torch.utils.data import Dataset as TorchDataset
 from rnnzoo.data.batching import length_batched_loader
 from rnnzoo.data.hf import check_columns, column_values, get_split, load_splits, with_validation
 from rnnzoo.data_state import DataState
+from rnnzoo.embeddings import extend_vocabulary, load_vectors
 from rnnzoo.tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,38 @@ def derive_labels(
     raise ValueError(f"column {column!r} mixes int and string labels: label_names cannot name both")
 
 
+def check_vocabulary_extension(
+    extend: str | None, max_new_words: int | None, reads: str, pretrained_tokenizer: str | None = None
+) -> None:
+    """One clear error for ``extend_vocabulary`` / ``max_new_words`` options that cannot work together.
+
+    Args:
+        extend: the ``extend_vocabulary`` vectors file, or None.
+        max_new_words: the ``max_new_words`` option.
+        reads: what the data module's model reads: ``word``, ``bpe``, ``char`` or ``frames``.
+        pretrained_tokenizer: the ``pretrained_tokenizer`` option, if the module has one.
+
+    Raises:
+        ValueError: for a negative ``max_new_words``, or an extension of a tokenizer that is not
+            word-level or that comes from a pretrained model.
+    """
+    if max_new_words is not None and max_new_words < 0:
+        raise ValueError(f"max_new_words must be at least 0 or None (all the file's words), got {max_new_words}")
+    if extend is None:
+        return
+    if reads != "word":
+        what = {"bpe": "BPE pieces", "char": "characters", "frames": "frames (frames_column)"}.get(reads, reads)
+        raise ValueError(
+            f"extend_vocabulary adds the words of a vectors file to a word vocabulary, but this data reads {what}: "
+            "use tokenizer: word, or drop extend_vocabulary"
+        )
+    if pretrained_tokenizer is not None:
+        raise ValueError(
+            "extend_vocabulary cannot change a pretrained tokenizer (its model's embedding rows follow its ids): "
+            "drop extend_vocabulary or pretrained_tokenizer"
+        )
+
+
 class EncodedRows(TorchDataset):
     """The encoded rows of one split: equal-length fields read together, and each row's length.
 
@@ -127,6 +161,7 @@ class HFDataModule(LightningDataModule):
         super().__init__()
         self._splits: DatasetDict | None = None
         self.encoded: dict[str, Any] = {}
+        self._extension: dict[str, Any] | None = None
 
     # The raw splits and their columns.
 
@@ -191,6 +226,31 @@ class HFDataModule(LightningDataModule):
     def data_state(self) -> DataState:
         """What a model trained on this data must keep (built from the training split): here the tokenizer."""
         return DataState(tokenizer=self.tokenizer)
+
+    def extended_vocabulary(self, tokenizer: Tokenizer) -> Tokenizer:
+        """``tokenizer`` with the words of the ``extend_vocabulary`` vectors file added, or as it is without one.
+
+        At most ``max_new_words`` words are added, the file's first (GloVe and fastText list the frequent
+        words first), after the training words, whose ids do not change; words unseen in training then
+        read as their own id, which the model's ``embeddings`` give a pretrained vector. What was added is
+        recorded in :meth:`vocabulary_extension`, which goes into the data state's options.
+
+        Raises:
+            ValueError: for a tokenizer that is not word-level (BPE pieces and characters are not words).
+        """
+        path = self.hparams.get("extend_vocabulary")
+        if path is None:
+            return tokenizer
+        extended = extend_vocabulary(tokenizer, load_vectors(path), self.hparams.get("max_new_words"))
+        self._extension = {"file": Path(path).name, "new_words": len(extended) - len(tokenizer)}
+        log.info("added %d words of %s to the %d-word vocabulary", len(extended) - len(tokenizer), path, len(tokenizer))
+        return extended
+
+    def vocabulary_extension(self) -> dict[str, Any]:
+        """``{"vocabulary_extension": {"file", "new_words"}}`` with ``extend_vocabulary``, else ``{}``."""
+        if self.hparams.get("extend_vocabulary") is None or self.tokenizer is None:  # the tokenizer extends itself
+            return {}
+        return {"vocabulary_extension": dict(self._extension or {})}
 
     # Encoding and batching.
 

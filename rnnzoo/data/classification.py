@@ -10,7 +10,7 @@ from typing import Any, Literal
 import torch
 
 from rnnzoo.batches import collate_classification
-from rnnzoo.data.base import HIDDEN_LABELS, EncodedRows, LabelledDataModule
+from rnnzoo.data.base import HIDDEN_LABELS, EncodedRows, LabelledDataModule, check_vocabulary_extension
 from rnnzoo.data.hf import pretrained_tokenizer
 from rnnzoo.data_state import DataState
 from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
@@ -74,6 +74,11 @@ class ClassificationDataModule(LabelledDataModule):
         min_freq: words seen fewer times in training become ``<unk>`` (word level).
         max_vocab_size: most frequent words kept (word level), None for all.
         bpe_vocab_size: vocabulary size of the BPE tokenizer.
+        extend_vocabulary: a GloVe / word2vec / fastText text file whose words are added to the
+            trained word vocabulary (``tokenizer: word``), so that words unseen in training keep their
+            pretrained vector (give the model the same file as ``embeddings``).
+        max_new_words: add at most this many of the file's words (its first, the frequent ones), None for
+            all (GloVe 6B: about 340,000, 67 MB of 50-d weights; consider freezing them).
         max_length: texts are cut to this many tokens (None: never).
         batch_size: texts per training batch.
         eval_batch_size: texts per validation/test batch.
@@ -103,6 +108,8 @@ class ClassificationDataModule(LabelledDataModule):
         min_freq: int = 1,
         max_vocab_size: int | None = 30000,
         bpe_vocab_size: int = 8000,
+        extend_vocabulary: str | None = None,
+        max_new_words: int | None = None,
         max_length: int | None = 256,
         batch_size: int = 32,
         eval_batch_size: int = 128,
@@ -120,6 +127,7 @@ class ClassificationDataModule(LabelledDataModule):
             raise ValueError(f"max_length must be a positive number of tokens or None, got {max_length}")
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
+        check_vocabulary_extension(extend_vocabulary, max_new_words, tokenizer, pretrained_tokenizer)
         self.save_hyperparameters()
         self._tokenizer: Tokenizer | None = None
 
@@ -156,15 +164,23 @@ class ClassificationDataModule(LabelledDataModule):
         if self._tokenizer is None:
             hp = self.hparams
             texts = [text or "" for text in self.values(hp.train_split, "text_column")]
-            self._tokenizer = build_tokenizer(
-                hp.tokenizer, texts, hp.lowercase, hp.normalization, hp.min_freq, hp.max_vocab_size, hp.bpe_vocab_size
+            self._tokenizer = self.extended_vocabulary(
+                build_tokenizer(
+                    hp.tokenizer,
+                    texts,
+                    hp.lowercase,
+                    hp.normalization,
+                    hp.min_freq,
+                    hp.max_vocab_size,
+                    hp.bpe_vocab_size,
+                )
             )
             log.info("trained a %s tokenizer with %d entries on %r", hp.tokenizer, len(self._tokenizer), hp.train_split)
         return self._tokenizer
 
     def data_state(self) -> DataState:
         """The tokenizer, the labels and their names, and the ``max_length`` cut."""
-        options = {"max_length": self.hparams.max_length}
+        options = {"max_length": self.hparams.max_length, **self.vocabulary_extension()}
         return DataState(self.tokenizer, labels=self.labels, label_names=self.label_names, options=options)
 
     # Encoding.

@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from rnnzoo.batches import TaggingBatch, collate_tagging
-from rnnzoo.data.base import EncodedRows, LabelledDataModule
+from rnnzoo.data.base import EncodedRows, LabelledDataModule, check_vocabulary_extension
 from rnnzoo.data.hf import column_values
 from rnnzoo.data_state import DataState
 from rnnzoo.frames import MEAN_OPTION, STD_OPTION, frame_statistics, normalize_frames
@@ -140,6 +140,10 @@ class TaggingDataModule(LabelledDataModule):
         min_freq: words seen fewer times in training become ``<unk>``.
         max_vocab_size: most frequent words kept, None for all.
         max_word_length: characters read per word (the rest is cut), None for all.
+        extend_vocabulary: a GloVe / word2vec / fastText text file whose words are added to the word
+            vocabulary, so that words unseen in training keep their pretrained vector (give the tagger the
+            same file as ``embeddings``).
+        max_new_words: add at most this many of the file's words (its first, the frequent ones), None for all.
         batch_size: rows per training batch (parallel lanes with ``tbptt_steps``).
         eval_batch_size: rows per validation/test batch.
         bucketing: group rows of similar length into batches.
@@ -173,6 +177,8 @@ class TaggingDataModule(LabelledDataModule):
         min_freq: int = 1,
         max_vocab_size: int | None = None,
         max_word_length: int | None = 20,
+        extend_vocabulary: str | None = None,
+        max_new_words: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 128,
         bucketing: bool = True,
@@ -191,6 +197,7 @@ class TaggingDataModule(LabelledDataModule):
             raise ValueError(f"tbptt_steps must be a positive number of steps per chunk (or None), got {tbptt_steps}")
         if label_names is not None and len(set(label_names)) != len(label_names):
             raise ValueError(f"label_names holds a name twice: {label_names}")
+        check_vocabulary_extension(extend_vocabulary, max_new_words, "word" if frames_column is None else "frames")
         self.save_hyperparameters()
         self._tokenizer: WordVocabulary | None = None
         self._char_tokenizer: CharTokenizer | None = None
@@ -225,8 +232,8 @@ class TaggingDataModule(LabelledDataModule):
         """The word vocabulary (None for frame inputs), built from the training split on first use."""
         hp = self.hparams
         if hp.frames_column is None and self._tokenizer is None:
-            self._tokenizer = WordVocabulary.from_sentences(
-                self._train_sentences(), hp.lowercase, hp.min_freq, hp.max_vocab_size
+            self._tokenizer = self.extended_vocabulary(
+                WordVocabulary.from_sentences(self._train_sentences(), hp.lowercase, hp.min_freq, hp.max_vocab_size)
             )
             log.info("word vocabulary of %d entries from %r", len(self._tokenizer), hp.train_split)
         return self._tokenizer
@@ -267,8 +274,8 @@ class TaggingDataModule(LabelledDataModule):
         return self._frame_statistics
 
     def data_state(self) -> DataState:
-        """The vocabularies (None for frames), the tags, the ``max_word_length`` cut and the frame statistics."""
-        options: dict[str, Any] = {"max_word_length": self.hparams.max_word_length}
+        """Vocabularies (None for frames), tags, ``max_word_length``, vocabulary extension, frame statistics."""
+        options: dict[str, Any] = {"max_word_length": self.hparams.max_word_length, **self.vocabulary_extension()}
         if self.frame_statistics is not None:
             options[MEAN_OPTION], options[STD_OPTION] = self.frame_statistics
         return DataState(self.tokenizer, self.char_tokenizer, self.labels, self.label_names, options)

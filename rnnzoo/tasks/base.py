@@ -9,6 +9,8 @@
 * the data state (:class:`~rnnzoo.data_state.DataState`: tokenizers, labels, input
   options), taken from the data module at ``setup()``, checked, and stored in checkpoints
   and artifacts alike;
+* pretrained word vectors: the token embedding (:meth:`~RNNTask.build_embedding`) that the
+  ``embeddings`` file fills at the first fit (:meth:`~RNNTask.load_pretrained_vectors`);
 * one inference API, :meth:`~RNNTask.predict`, behind ``predict_step``, the command line and serving.
 
 A task implements a few hooks: :meth:`training_loss`, :meth:`evaluate`,
@@ -29,6 +31,7 @@ import torch
 from huggingface_hub import ModelCard, ModelHubMixin
 from lightning import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchmetrics import MeanMetric, Metric, MetricCollection
@@ -36,7 +39,9 @@ from torchmetrics import MeanMetric, Metric, MetricCollection
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell
 from rnnzoo.data_state import DataState
+from rnnzoo.embeddings import Coverage, load_vectors
 from rnnzoo.gradients import global_grad_norm
+from rnnzoo.nn.embedding import PretrainedEmbedding, vector_words
 from rnnzoo.serialization import FORMAT, check_format, class_path, import_class
 from rnnzoo.tokenizers import Tokenizer
 
@@ -53,6 +58,7 @@ An rnnzoo `{{ task }}` ({{ summary }}), {{ num_params }} parameters.
 
 - **Data**: {{ dataset | default("not recorded", true) }}
 - **Licence of the data**: {{ data_license | default("not recorded", true) }}
+- **Word vectors**: {{ vectors | default("none", true) }}
 - **Recipe**: {{ recipe | default("not recorded", true) }}
 - **Trained with**: `{{ command | default("not recorded", true) }}`
 
@@ -99,6 +105,68 @@ class RNNTask(
     def build_backbone(cell: str, input_size: int, hidden_size: int, **options: Any) -> RecurrentBackbone:
         """The backbone registered as ``cell`` (see :func:`rnnzoo.list_cells`)."""
         return build_cell(cell, input_size, hidden_size, **options)
+
+    def build_embedding(
+        self, vocab_size: int, embedding_size: int, padding_idx: int | None = None
+    ) -> PretrainedEmbedding:
+        """The token embedding, a :class:`~rnnzoo.nn.PretrainedEmbedding` that the ``embeddings`` file fills.
+
+        It reads the task's hyper-parameters ``embeddings``, ``vectors_size`` and ``freeze_embeddings``
+        (a task without them gets a plain embedding); the file itself is read only at the first fit.
+
+        Raises:
+            ValueError: for ``vectors_size`` or ``freeze_embeddings`` without ``embeddings``.
+        """
+        hp = self.hparams
+        path, size, freeze = hp.get("embeddings"), hp.get("vectors_size"), bool(hp.get("freeze_embeddings"))
+        if path is None and (size is not None or freeze):
+            raise ValueError(
+                "vectors_size and freeze_embeddings describe the pretrained vectors of embeddings: give embeddings "
+                "(a GloVe / word2vec / fastText text file) too, or drop them"
+            )
+        return PretrainedEmbedding(vocab_size, embedding_size, size, freeze, padding_idx)
+
+    def embedding_vocabulary(self) -> tuple[PretrainedEmbedding, Tokenizer | None]:
+        """Hook: the embedding the ``embeddings`` vectors fill, and the tokenizer whose words index its rows."""
+        return self.embedding, self.tokenizer
+
+    def on_fit_start(self) -> None:
+        """Fill the embedding from the ``embeddings`` file at the first fit (see :meth:`load_pretrained_vectors`)."""
+        self.load_pretrained_vectors()
+
+    def load_pretrained_vectors(self) -> Coverage | None:
+        """Fill the embedding with the vectors of the ``embeddings`` hyper-parameter's file, once.
+
+        Called when a fit starts, after a resumed checkpoint is restored. The weights then live in the
+        state_dict, and the file's name, width and the coverage go into ``data_state.options["embeddings"]``
+        (so into checkpoints and artifacts): loading the model never needs the file again, and a later fit
+        (fine-tuning a loaded model, a resumed run) keeps the trained rows.
+
+        Returns:
+            The coverage (also printed), or None when there was nothing to do.
+
+        Raises:
+            ValueError: for a tokenizer whose tokens are not words (checked before the file is read), a
+                width that is not the table's, or a vocabulary with no word in the file.
+        """
+        path = self.hparams.get("embeddings")
+        if path is None or "embeddings" in self.data_state.options:
+            return None
+        embedding, tokenizer = self.embedding_vocabulary()
+        words = vector_words(tokenizer)
+        vectors = load_vectors(path)
+        coverage = embedding.load_vectors(vectors, words)
+        rank_zero_info(f"pretrained word vectors {coverage}")
+        counts = {key: getattr(coverage, key) for key in ("exact", "lowercased", "missing", "special")}
+        self.data_state.options["embeddings"] = {
+            "file": Path(path).name,
+            "path": str(path),
+            "words": len(vectors),
+            "dim": vectors.dim,
+            "frozen": embedding.frozen,
+            "coverage": {**counts, "fraction": round(coverage.fraction, 6)},
+        }
+        return coverage
 
     # The data state: tokenizers, labels and input options.
 
@@ -362,6 +430,7 @@ class RNNTask(
             f"hidden size {self.hparams.get('hidden_size')}",
             "num_params": f"{sum(p.numel() for p in self.parameters()):,}",
             "metrics_table": table,
+            "vectors": vectors_summary(self.data_state.options.get("embeddings")),
             "source": kwargs.get("name", "path/to/this/folder"),
         }
         return super().generate_model_card(*args, **{**defaults, **kwargs})
@@ -394,6 +463,19 @@ def data_state_of(datamodule: Any) -> DataState:
         char_tokenizer=getattr(datamodule, "char_tokenizer", None),
         labels=getattr(datamodule, "labels", None),
         label_names=getattr(datamodule, "label_names", None),
+    )
+
+
+def vectors_summary(record: dict[str, Any] | None) -> str | None:
+    """One line about the pretrained vectors a model started from (its ``data_state.options["embeddings"]``)."""
+    if not record:
+        return None
+    coverage = record.get("coverage", {})
+    covered = coverage.get("exact", 0) + coverage.get("lowercased", 0)
+    looked_up = covered + coverage.get("missing", 0)
+    frozen = ", frozen" if record.get("frozen") else ""
+    return (
+        f"`{record.get('file')}` ({record.get('dim')} dimensions; {covered:,} of {looked_up:,} words covered{frozen})"
     )
 
 

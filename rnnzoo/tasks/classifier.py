@@ -42,6 +42,11 @@ class Classifier(RNNTask):
         pooling: ``last``, ``mean``, ``max`` or ``attention`` (over real steps).
         class_weights: per-class loss weights, ``balanced`` (inverse training
             frequency, computed at fit time), or None.
+        embeddings: a GloVe / word2vec / fastText text file whose vectors fill the embedding
+            at the first fit (word-level tokenizers only; see :meth:`~rnnzoo.tasks.RNNTask.load_pretrained_vectors`).
+        freeze_embeddings: keep the pretrained table fixed in training.
+        vectors_size: the vectors' width when it differs from ``embedding_size``: a trainable
+            projection maps them to ``embedding_size``.
         cell_options: extra options of the cell.
         optimizer: see :class:`~rnnzoo.tasks.RNNTask`.
         scheduler: see :class:`~rnnzoo.tasks.RNNTask`.
@@ -59,6 +64,9 @@ class Classifier(RNNTask):
         embedding_size: int | None = None,
         pooling: PoolingMode = "max",
         class_weights: list[float] | Literal["balanced"] | None = None,
+        embeddings: str | None = None,
+        freeze_embeddings: bool = False,
+        vectors_size: int | None = None,
         cell_options: dict[str, Any] | None = None,
         optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
@@ -74,7 +82,7 @@ class Classifier(RNNTask):
         if class_weights is not None and not isinstance(class_weights, list) and class_weights != "balanced":
             raise ValueError(f"class_weights must be a list of floats, 'balanced' or None, got {class_weights!r}")
         embedding_size = embedding_size or hidden_size
-        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.embedding = self.build_embedding(vocab_size, embedding_size)
         self.backbone = self.build_backbone(
             cell,
             embedding_size,

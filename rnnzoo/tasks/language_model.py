@@ -47,7 +47,12 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
         dropout: on the embeddings, between layers and before the projection.
         embedding_size: defaults to ``hidden_size``.
         tie_weights: share the embedding and output matrices (needs
-            ``embedding_size == hidden_size``).
+            ``embedding_size == hidden_size``; not with a projection or a frozen table).
+        embeddings: a GloVe / word2vec / fastText text file whose vectors fill the embedding
+            at the first fit (word-level tokenizers only; see :meth:`~rnnzoo.tasks.RNNTask.load_pretrained_vectors`).
+        freeze_embeddings: keep the pretrained table fixed in training.
+        vectors_size: the vectors' width when it differs from ``embedding_size``: a trainable
+            projection maps them to ``embedding_size``.
         cell_options: extra options of the cell (e.g. ``{nonlinearity: relu}`` for ``rnn``).
         optimizer: see :class:`~rnnzoo.tasks.RNNTask`.
         scheduler: see :class:`~rnnzoo.tasks.RNNTask`.
@@ -62,6 +67,9 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
         dropout: float = 0.2,
         embedding_size: int | None = None,
         tie_weights: bool = False,
+        embeddings: str | None = None,
+        freeze_embeddings: bool = False,
+        vectors_size: int | None = None,
         cell_options: dict[str, Any] | None = None,
         optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
@@ -71,7 +79,7 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
         if vocab_size <= 0:
             raise ValueError(f"vocab_size must be a positive integer, got {vocab_size}")
         embedding_size = embedding_size or hidden_size
-        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.embedding = self.build_embedding(vocab_size, embedding_size)
         self.backbone = self.build_backbone(
             cell, embedding_size, hidden_size, num_layers=num_layers, dropout=dropout, **(cell_options or {})
         )
@@ -81,6 +89,11 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
             if self.backbone.output_size != embedding_size:
                 raise ValueError(
                     f"tie_weights needs embedding_size ({embedding_size}) == hidden_size ({self.backbone.output_size})"
+                )
+            if self.embedding.projection is not None or freeze_embeddings:
+                raise ValueError(
+                    "tie_weights shares the embedding table with the output layer: it cannot be projected "
+                    "(vectors_size) nor frozen (freeze_embeddings would freeze the output layer too)"
                 )
             self.head.weight = self.embedding.weight
         self.carried_states: dict[str, State | None] = {}

@@ -38,9 +38,10 @@ from rnnzoo.decoding import GenerationConfig
 from rnnzoo.metrics import BLEU
 from rnnzoo.nn.attention import Attention
 from rnnzoo.nn.bridge import StateBridge
+from rnnzoo.nn.embedding import PretrainedEmbedding
 from rnnzoo.nn.masking import lengths_to_mask
 from rnnzoo.tasks.generative import GenerativeTask
-from rnnzoo.tokenizers import PairTokenizer, TextTokenizer
+from rnnzoo.tokenizers import PairTokenizer, TextTokenizer, Tokenizer
 
 DecoderState = dict[str, Any]
 """What :meth:`Seq2Seq.step` carries: ``rnn`` (the decoder backbone's state), ``memory``,
@@ -84,6 +85,11 @@ class Seq2Seq(GenerativeTask):
         max_decode_length: most target tokens decoded, end token included.
         max_length_ratio: each sentence also stops at ``ratio * source length + 10``
             tokens (fairseq's max_len_a / max_len_b), or None for ``max_decode_length`` alone.
+        embeddings: a GloVe / word2vec / fastText text file whose vectors fill the source embedding
+            at the first fit (word-level tokenizers only; see :meth:`~rnnzoo.tasks.RNNTask.load_pretrained_vectors`).
+        freeze_embeddings: keep the pretrained table fixed in training.
+        vectors_size: the vectors' width when it differs from ``embedding_size``: a trainable
+            projection maps them to ``embedding_size``.
         encoder_options: extra options of the encoder cell.
         decoder_options: extra options of the decoder cell.
         optimizer: see :class:`~rnnzoo.tasks.RNNTask`.
@@ -116,6 +122,9 @@ class Seq2Seq(GenerativeTask):
         length_penalty: float = 0.6,
         max_decode_length: int = 100,
         max_length_ratio: float | None = 2.0,
+        embeddings: str | None = None,
+        freeze_embeddings: bool = False,
+        vectors_size: int | None = None,
         encoder_options: dict[str, Any] | None = None,
         decoder_options: dict[str, Any] | None = None,
         optimizer: OptimizerCallable | None = None,
@@ -124,7 +133,7 @@ class Seq2Seq(GenerativeTask):
         super().__init__(optimizer, scheduler)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self._check_options()
-        self.source_embedding = nn.Embedding(vocab_size["source"], embedding_size)
+        self.source_embedding = self.build_embedding(vocab_size["source"], embedding_size)
         self.target_embedding = nn.Embedding(vocab_size["target"], embedding_size)
         options = {"num_layers": num_layers, "dropout": dropout, "bidirectional": bidirectional}
         self.encoder = self.build_backbone(
@@ -177,6 +186,10 @@ class Seq2Seq(GenerativeTask):
         for option, value in (("val_beam_size", hp.val_beam_size), ("test_beam_size", hp.test_beam_size)):
             if value < 1:
                 raise ValueError(f"{option} must be at least 1 (1 is greedy), got {value}")
+
+    def embedding_vocabulary(self) -> tuple[PretrainedEmbedding, Tokenizer | None]:
+        """The source embedding takes the ``embeddings`` vectors, indexed by the source tokenizer."""
+        return self.source_embedding, None if self.tokenizer is None else self.tokenizer.source
 
     # The model: encode once, then decode a whole target or one token at a time.
 

@@ -85,6 +85,11 @@ class Tagger(TruncatedBPTT, RNNTask):
         tag_scheme: ``BIO`` or ``BIOES`` forbids the CRF the transitions the scheme
             rules out (checked against the tag names at ``setup()``: a tag set
             outside the scheme is an error); None leaves every transition open.
+        embeddings: a GloVe / word2vec / fastText text file whose vectors fill the word embedding
+            at the first fit (see :meth:`~rnnzoo.tasks.RNNTask.load_pretrained_vectors`).
+        freeze_embeddings: keep the pretrained word table fixed in training.
+        vectors_size: the vectors' width when it differs from ``embedding_size``: a trainable
+            projection maps them to ``embedding_size``.
         cell_options: extra options of the cell.
         optimizer: see :class:`~rnnzoo.tasks.RNNTask`.
         scheduler: see :class:`~rnnzoo.tasks.RNNTask`.
@@ -108,32 +113,21 @@ class Tagger(TruncatedBPTT, RNNTask):
         word_dropout: float = 0.0,
         crf: bool = False,
         tag_scheme: TagScheme | None = None,
+        embeddings: str | None = None,
+        freeze_embeddings: bool = False,
+        vectors_size: int | None = None,
         cell_options: dict[str, Any] | None = None,
         optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
     ) -> None:
         super().__init__(optimizer, scheduler)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        if num_tags < 2:
-            raise ValueError(f"num_tags must be at least 2, got {num_tags}")
-        if (vocab_size is None) == (frame_size is None):
-            raise ValueError(
-                "give exactly one of vocab_size (word inputs) and frame_size (frame inputs), "
-                f"got vocab_size={vocab_size} and frame_size={frame_size}"
-            )
-        if char_encoder not in ("cnn", "rnn", "none"):
-            raise ValueError(f"char_encoder must be 'cnn', 'rnn' or 'none', got {char_encoder!r}")
-        if tag_scheme is not None and tag_scheme not in ("BIO", "BIOES"):
-            raise ValueError(f"tag_scheme must be 'BIO', 'BIOES' or None, got {tag_scheme!r}")
-        if tag_scheme is not None and not crf:
-            raise ValueError("tag_scheme constrains the CRF's transitions: set crf: true, or tag_scheme: null")
-        if not 0.0 <= word_dropout < 1.0:
-            raise ValueError(f"word_dropout must lie in [0, 1), got {word_dropout}")
+        self._check_options()
         self.words = vocab_size is not None
         input_size = embedding_size
         self.char_encoder: CharEncoder | None = None
         if self.words:
-            self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=0)
+            self.embedding = self.build_embedding(vocab_size, embedding_size, padding_idx=0)
             if char_encoder != "none":
                 if char_vocab_size is None:
                     raise ValueError(f"char_encoder={char_encoder!r} needs char_vocab_size (or char_encoder: none)")
@@ -149,6 +143,29 @@ class Tagger(TruncatedBPTT, RNNTask):
         self.head = nn.Linear(self.backbone.output_size, num_tags)
         self.crf = LinearChainCRF(num_tags) if crf else None
         self.metrics = self.stage_metrics(acc=MulticlassAccuracy(num_tags, average="micro"), entities=EntityF1())
+
+    def _check_options(self) -> None:
+        """One clear error for an option that cannot work."""
+        hp = self.hparams
+        num_tags, vocab_size, frame_size, char_encoder = hp.num_tags, hp.vocab_size, hp.frame_size, hp.char_encoder
+        tag_scheme, crf, word_dropout, embeddings = hp.tag_scheme, hp.crf, hp.word_dropout, hp.embeddings
+        if num_tags < 2:
+            raise ValueError(f"num_tags must be at least 2, got {num_tags}")
+        if (vocab_size is None) == (frame_size is None):
+            raise ValueError(
+                "give exactly one of vocab_size (word inputs) and frame_size (frame inputs), "
+                f"got vocab_size={vocab_size} and frame_size={frame_size}"
+            )
+        if char_encoder not in ("cnn", "rnn", "none"):
+            raise ValueError(f"char_encoder must be 'cnn', 'rnn' or 'none', got {char_encoder!r}")
+        if tag_scheme is not None and tag_scheme not in ("BIO", "BIOES"):
+            raise ValueError(f"tag_scheme must be 'BIO', 'BIOES' or None, got {tag_scheme!r}")
+        if tag_scheme is not None and not crf:
+            raise ValueError("tag_scheme constrains the CRF's transitions: set crf: true, or tag_scheme: null")
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"word_dropout must lie in [0, 1), got {word_dropout}")
+        if embeddings is not None and vocab_size is None:
+            raise ValueError("embeddings are word vectors: a tagger of frames has no words to give them to")
 
     # The model.
 
