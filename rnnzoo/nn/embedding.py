@@ -6,10 +6,11 @@ models built before it load unchanged) with two additions:
 * ``vectors_size``: the table is as wide as the pretrained vectors, and a trainable
   linear layer (``projection``) maps each row to ``embedding_size``, what the model reads;
 * ``freeze``: the table is not trained (its rows stay the vectors); the projection still is;
-* ``trained_size``: a second, trained table of that width (randomly initialised) whose rows are
-  concatenated to the vectors' (Kim 2014's two channels, static and trained; Stanza's pretrained
-  plus trained word embeddings): what the data teaches goes there, while the vectors, frozen,
-  stay in the space of the words the training data never showed.
+* ``trained_size``: a second, trained table of that width whose rows are concatenated to the
+  vectors' (Kim 2014's two channels, static and trained; Stanza's pretrained plus trained word
+  embeddings): what the data teaches goes there, while the vectors, frozen, stay in one space
+  with the words the training data never showed. It starts at zeros, so such a word reads its
+  vector and zeros.
 
 :meth:`PretrainedEmbedding.load_vectors` fills the rows from :class:`~rnnzoo.embeddings.WordVectors`
 through :func:`~rnnzoo.embeddings.align`; :func:`vector_words` lists a tokenizer's words,
@@ -61,6 +62,8 @@ class PretrainedEmbedding(nn.Embedding):
         self.output_size = embedding_size + trained_size
         self.projection = nn.Linear(width, embedding_size) if width != embedding_size else None
         self.trained = nn.Embedding(num_embeddings, trained_size, padding_idx=padding_idx) if trained_size else None
+        if self.trained is not None:  # zeros: a word the training data never shows adds nothing to its vector
+            nn.init.zeros_(self.trained.weight)
         self.weight.requires_grad_(not freeze)
 
     @property

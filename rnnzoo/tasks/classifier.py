@@ -48,7 +48,7 @@ class Classifier(RNNTask):
         vectors_size: the vectors' width when it differs from ``embedding_size``: a trainable
             projection maps them to ``embedding_size``.
         trained_embedding_size: with ``embeddings``, also a trained embedding of this width
-            (random at first) concatenated to the vectors, as Kim 2014's static and trained
+            (zeros at first) concatenated to the vectors, as Kim 2014's static and trained
             channels: the backbone reads ``embedding_size + trained_embedding_size`` features.
         cell_options: extra options of the cell.
         optimizer: see :class:`~rnnzoo.tasks.RNNTask`.

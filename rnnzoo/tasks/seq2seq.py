@@ -91,7 +91,7 @@ class Seq2Seq(GenerativeTask):
         vectors_size: the vectors' width when it differs from ``embedding_size``: a trainable
             projection maps them to ``embedding_size``.
         trained_embedding_size: with ``embeddings``, also a trained embedding of this width
-            (random at first) concatenated to the vectors, as Kim 2014's static and trained
+            (zeros at first) concatenated to the vectors, as Kim 2014's static and trained
             channels: the backbone reads ``embedding_size + trained_embedding_size`` features.
         encoder_options: extra options of the encoder cell.
         decoder_options: extra options of the decoder cell.
