@@ -5,7 +5,12 @@ models built before it load unchanged) with two additions:
 
 * ``vectors_size``: the table is as wide as the pretrained vectors, and a trainable
   linear layer (``projection``) maps each row to ``embedding_size``, what the model reads;
-* ``freeze``: the table is not trained (its rows stay the vectors); the projection still is.
+* ``freeze``: the table is not trained (its rows stay the vectors); the projection still is;
+* ``trained_size``: a second, trained table of that width whose rows are concatenated to the
+  vectors' (Kim 2014's two channels, static and trained; Stanza's pretrained plus trained word
+  embeddings): what the data teaches goes there, while the vectors, frozen, stay in one space
+  with the words the training data never showed. It starts at zeros, so such a word reads its
+  vector and zeros.
 
 :meth:`PretrainedEmbedding.load_vectors` fills the rows from :class:`~rnnzoo.embeddings.WordVectors`
 through :func:`~rnnzoo.embeddings.align`; :func:`vector_words` lists a tokenizer's words,
@@ -34,6 +39,8 @@ class PretrainedEmbedding(nn.Embedding):
             table. None: ``embedding_size`` (no projection).
         freeze: keep the table fixed in training (the projection, if any, still trains).
         padding_idx: as ``nn.Embedding``'s (that row gets no gradient).
+        trained_size: width of a second, trained table concatenated after the first (0: none);
+            the outputs are then ``embedding_size + trained_size`` wide (:attr:`output_size`).
     """
 
     def __init__(
@@ -43,13 +50,20 @@ class PretrainedEmbedding(nn.Embedding):
         vectors_size: int | None = None,
         freeze: bool = False,
         padding_idx: int | None = None,
+        trained_size: int = 0,
     ) -> None:
         width = embedding_size if vectors_size is None else vectors_size
-        if width <= 0 or embedding_size <= 0:
-            raise ValueError(f"embedding sizes must be positive, got {embedding_size} and vectors_size={vectors_size}")
+        if width <= 0 or embedding_size <= 0 or trained_size < 0:
+            raise ValueError(
+                f"embedding sizes must be positive, got embedding_size={embedding_size}, vectors_size={vectors_size} "
+                f"and trained_size={trained_size}"
+            )
         super().__init__(num_embeddings, width, padding_idx=padding_idx)
-        self.output_size = embedding_size
+        self.output_size = embedding_size + trained_size
         self.projection = nn.Linear(width, embedding_size) if width != embedding_size else None
+        self.trained = nn.Embedding(num_embeddings, trained_size, padding_idx=padding_idx) if trained_size else None
+        if self.trained is not None:  # zeros: a word the training data never shows adds nothing to its vector
+            nn.init.zeros_(self.trained.weight)
         self.weight.requires_grad_(not freeze)
 
     @property
@@ -58,9 +72,10 @@ class PretrainedEmbedding(nn.Embedding):
         return not self.weight.requires_grad
 
     def forward(self, ids: Tensor) -> Tensor:
-        """The rows of ``ids``, projected to ``embedding_size`` when the table is narrower or wider."""
+        """The rows of ``ids`` (projected to ``embedding_size``), then those of the trained table if any."""
         rows = super().forward(ids)
-        return rows if self.projection is None else self.projection(rows)
+        rows = rows if self.projection is None else self.projection(rows)
+        return rows if self.trained is None else torch.cat([rows, self.trained(ids).to(rows.dtype)], dim=-1)
 
     def load_vectors(
         self, vectors: WordVectors, words: Sequence[str], generator: torch.Generator | None = None

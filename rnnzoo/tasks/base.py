@@ -111,20 +111,23 @@ class RNNTask(
     ) -> PretrainedEmbedding:
         """The token embedding, a :class:`~rnnzoo.nn.PretrainedEmbedding` that the ``embeddings`` file fills.
 
-        It reads the task's hyper-parameters ``embeddings``, ``vectors_size`` and ``freeze_embeddings``
-        (a task without them gets a plain embedding); the file itself is read only at the first fit.
+        It reads the task's hyper-parameters ``embeddings``, ``vectors_size``, ``freeze_embeddings`` and
+        ``trained_embedding_size`` (a task without them gets a plain embedding); the file itself is read
+        only at the first fit. The backbone reads its ``output_size`` features.
 
         Raises:
-            ValueError: for ``vectors_size`` or ``freeze_embeddings`` without ``embeddings``.
+            ValueError: for ``vectors_size``, ``freeze_embeddings`` or ``trained_embedding_size`` without
+                ``embeddings``.
         """
         hp = self.hparams
         path, size, freeze = hp.get("embeddings"), hp.get("vectors_size"), bool(hp.get("freeze_embeddings"))
-        if path is None and (size is not None or freeze):
+        trained = hp.get("trained_embedding_size") or 0
+        if path is None and (size is not None or freeze or trained):
             raise ValueError(
-                "vectors_size and freeze_embeddings describe the pretrained vectors of embeddings: give embeddings "
-                "(a GloVe / word2vec / fastText text file) too, or drop them"
+                "vectors_size, freeze_embeddings and trained_embedding_size describe the pretrained vectors of "
+                "embeddings: give embeddings (a GloVe / word2vec / fastText text file) too, or drop them"
             )
-        return PretrainedEmbedding(vocab_size, embedding_size, size, freeze, padding_idx)
+        return PretrainedEmbedding(vocab_size, embedding_size, size, freeze, padding_idx, trained)
 
     def embedding_vocabulary(self) -> tuple[PretrainedEmbedding, Tokenizer | None]:
         """Hook: the embedding the ``embeddings`` vectors fill, and the tokenizer whose words index its rows."""

@@ -47,6 +47,9 @@ class Classifier(RNNTask):
         freeze_embeddings: keep the pretrained table fixed in training.
         vectors_size: the vectors' width when it differs from ``embedding_size``: a trainable
             projection maps them to ``embedding_size``.
+        trained_embedding_size: with ``embeddings``, also a trained embedding of this width
+            (zeros at first) concatenated to the vectors, as Kim 2014's static and trained
+            channels: the backbone reads ``embedding_size + trained_embedding_size`` features.
         cell_options: extra options of the cell.
         optimizer: see :class:`~rnnzoo.tasks.RNNTask`.
         scheduler: see :class:`~rnnzoo.tasks.RNNTask`.
@@ -67,6 +70,7 @@ class Classifier(RNNTask):
         embeddings: str | None = None,
         freeze_embeddings: bool = False,
         vectors_size: int | None = None,
+        trained_embedding_size: int = 0,
         cell_options: dict[str, Any] | None = None,
         optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
@@ -85,7 +89,7 @@ class Classifier(RNNTask):
         self.embedding = self.build_embedding(vocab_size, embedding_size)
         self.backbone = self.build_backbone(
             cell,
-            embedding_size,
+            self.embedding.output_size,
             hidden_size,
             num_layers=num_layers,
             dropout=dropout,

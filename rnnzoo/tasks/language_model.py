@@ -47,12 +47,15 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
         dropout: on the embeddings, between layers and before the projection.
         embedding_size: defaults to ``hidden_size``.
         tie_weights: share the embedding and output matrices (needs
-            ``embedding_size == hidden_size``; not with a projection or a frozen table).
+            ``embedding_size == hidden_size``; not with a projected, joined or frozen table).
         embeddings: a GloVe / word2vec / fastText text file whose vectors fill the embedding
             at the first fit (word-level tokenizers only; see :meth:`~rnnzoo.tasks.RNNTask.load_pretrained_vectors`).
         freeze_embeddings: keep the pretrained table fixed in training.
         vectors_size: the vectors' width when it differs from ``embedding_size``: a trainable
             projection maps them to ``embedding_size``.
+        trained_embedding_size: with ``embeddings``, also a trained embedding of this width
+            (zeros at first) concatenated to the vectors, as Kim 2014's static and trained
+            channels: the backbone reads ``embedding_size + trained_embedding_size`` features.
         cell_options: extra options of the cell (e.g. ``{nonlinearity: relu}`` for ``rnn``).
         optimizer: see :class:`~rnnzoo.tasks.RNNTask`.
         scheduler: see :class:`~rnnzoo.tasks.RNNTask`.
@@ -70,6 +73,7 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
         embeddings: str | None = None,
         freeze_embeddings: bool = False,
         vectors_size: int | None = None,
+        trained_embedding_size: int = 0,
         cell_options: dict[str, Any] | None = None,
         optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
@@ -81,7 +85,12 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
         embedding_size = embedding_size or hidden_size
         self.embedding = self.build_embedding(vocab_size, embedding_size)
         self.backbone = self.build_backbone(
-            cell, embedding_size, hidden_size, num_layers=num_layers, dropout=dropout, **(cell_options or {})
+            cell,
+            self.embedding.output_size,
+            hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            **(cell_options or {}),
         )
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.backbone.output_size, vocab_size)
@@ -90,10 +99,11 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
                 raise ValueError(
                     f"tie_weights needs embedding_size ({embedding_size}) == hidden_size ({self.backbone.output_size})"
                 )
-            if self.embedding.projection is not None or freeze_embeddings:
+            if self.embedding.output_size != self.embedding.embedding_dim or freeze_embeddings:
                 raise ValueError(
                     "tie_weights shares the embedding table with the output layer: it cannot be projected "
-                    "(vectors_size) nor frozen (freeze_embeddings would freeze the output layer too)"
+                    "(vectors_size), joined by a trained table (trained_embedding_size) nor frozen "
+                    "(freeze_embeddings would freeze the output layer too)"
                 )
             self.head.weight = self.embedding.weight
         self.carried_states: dict[str, State | None] = {}

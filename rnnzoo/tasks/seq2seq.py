@@ -90,6 +90,9 @@ class Seq2Seq(GenerativeTask):
         freeze_embeddings: keep the pretrained table fixed in training.
         vectors_size: the vectors' width when it differs from ``embedding_size``: a trainable
             projection maps them to ``embedding_size``.
+        trained_embedding_size: with ``embeddings``, also a trained embedding of this width
+            (zeros at first) concatenated to the vectors, as Kim 2014's static and trained
+            channels: the backbone reads ``embedding_size + trained_embedding_size`` features.
         encoder_options: extra options of the encoder cell.
         decoder_options: extra options of the decoder cell.
         optimizer: see :class:`~rnnzoo.tasks.RNNTask`.
@@ -125,6 +128,7 @@ class Seq2Seq(GenerativeTask):
         embeddings: str | None = None,
         freeze_embeddings: bool = False,
         vectors_size: int | None = None,
+        trained_embedding_size: int = 0,
         encoder_options: dict[str, Any] | None = None,
         decoder_options: dict[str, Any] | None = None,
         optimizer: OptimizerCallable | None = None,
@@ -137,12 +141,11 @@ class Seq2Seq(GenerativeTask):
         self.target_embedding = nn.Embedding(vocab_size["target"], embedding_size)
         options = {"num_layers": num_layers, "dropout": dropout, "bidirectional": bidirectional}
         self.encoder = self.build_backbone(
-            encoder_cell, embedding_size, hidden_size, **options, **(encoder_options or {})
+            encoder_cell, self.source_embedding.output_size, hidden_size, **options, **(encoder_options or {})
         )
         memory_size = self.encoder.output_size
         decoder_hidden_size = decoder_hidden_size or memory_size
-        fed = {"none": memory_size, "additive": 0, "multiplicative": 0}[attention]
-        fed += decoder_hidden_size if input_feeding else 0
+        fed = (memory_size if attention == "none" else 0) + (decoder_hidden_size if input_feeding else 0)
         options = {"num_layers": decoder_num_layers or num_layers, "dropout": dropout, **(decoder_options or {})}
         self.decoder = self.build_backbone(
             decoder_cell or encoder_cell, embedding_size + fed, decoder_hidden_size, **options

@@ -90,6 +90,9 @@ class Tagger(TruncatedBPTT, RNNTask):
         freeze_embeddings: keep the pretrained word table fixed in training.
         vectors_size: the vectors' width when it differs from ``embedding_size``: a trainable
             projection maps them to ``embedding_size``.
+        trained_embedding_size: with ``embeddings``, also a trained embedding of this width
+            (zeros at first) concatenated to the vectors, as Kim 2014's static and trained
+            channels: the backbone reads ``embedding_size + trained_embedding_size`` features.
         cell_options: extra options of the cell.
         optimizer: see :class:`~rnnzoo.tasks.RNNTask`.
         scheduler: see :class:`~rnnzoo.tasks.RNNTask`.
@@ -116,6 +119,7 @@ class Tagger(TruncatedBPTT, RNNTask):
         embeddings: str | None = None,
         freeze_embeddings: bool = False,
         vectors_size: int | None = None,
+        trained_embedding_size: int = 0,
         cell_options: dict[str, Any] | None = None,
         optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
@@ -128,6 +132,7 @@ class Tagger(TruncatedBPTT, RNNTask):
         self.char_encoder: CharEncoder | None = None
         if self.words:
             self.embedding = self.build_embedding(vocab_size, embedding_size, padding_idx=0)
+            input_size = self.embedding.output_size
             if char_encoder != "none":
                 if char_vocab_size is None:
                     raise ValueError(f"char_encoder={char_encoder!r} needs char_vocab_size (or char_encoder: none)")

@@ -82,3 +82,14 @@ def test_vector_words_of_word_tokenizers_and_clear_errors_for_the_others():
         vector_words(pair)
     with pytest.raises(RuntimeError, match="no tokenizer yet"):
         vector_words(None)
+
+
+def test_a_trained_table_joins_the_frozen_vectors():
+    embedding = PretrainedEmbedding(len(VOCABULARY), 4, freeze=True, padding_idx=0, trained_size=3)
+    embedding.load_vectors(vectors(), VOCABULARY)
+    assert embedding.output_size == 7 and list(embedding.state_dict()) == ["weight", "trained.weight"]
+    outputs = embedding(torch.tensor([[2, 0]]))
+    torch.testing.assert_close(outputs[0, 0, :4], vectors()["the"])
+    assert outputs[0, 1].abs().sum() == 0  # <pad> is zeros in both tables
+    outputs.sum().backward()
+    assert embedding.weight.grad is None and embedding.trained.weight.grad[2].abs().sum() > 0

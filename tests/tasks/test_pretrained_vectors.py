@@ -138,6 +138,21 @@ def test_a_frozen_table_stays_fixed_while_its_projection_trains(vectors_file, tm
     assert model.embedding.weight.shape == (data.vocab_size, DIM) and model.embedding.output_size == 16
 
 
+def test_a_trained_table_joins_the_frozen_vectors_in_the_backbones_input(vectors_file, tmp_path):
+    torch.manual_seed(0)
+    data = tagging(tmp_path / "data")
+    model = Tagger(
+        2, data.vocab_size, data.char_vocab_size, hidden_size=8, embedding_size=DIM, embeddings=str(vectors_file),
+        freeze_embeddings=True, trained_embedding_size=6,
+    )  # fmt: skip
+    assert model.backbone.input_size == DIM + 6 + model.char_encoder.output_size
+    model.tokenizer = data.tokenizer
+    model.load_pretrained_vectors()
+    table, trained = model.embedding.weight.detach().clone(), model.embedding.trained.weight.detach().clone()
+    fit(model, data, tmp_path, steps=3)
+    assert torch.equal(model.embedding.weight, table) and not torch.equal(model.embedding.trained.weight, trained)
+
+
 # Checkpoints and artifacts hold what the vectors gave: loading never needs the file.
 
 
@@ -212,6 +227,10 @@ def test_options_that_cannot_work_are_clear_errors(vectors_file):
         LanguageModel(20, hidden_size=8, tie_weights=True, embeddings=str(vectors_file), vectors_size=DIM)
     with pytest.raises(ValueError, match="tie_weights shares the embedding table"):
         LanguageModel(20, hidden_size=8, tie_weights=True, embeddings=str(vectors_file), freeze_embeddings=True)
+    with pytest.raises(ValueError, match="tie_weights shares the embedding table"):
+        LanguageModel(20, hidden_size=8, tie_weights=True, embeddings=str(vectors_file), trained_embedding_size=2)
+    with pytest.raises(ValueError, match="give embeddings .* too, or drop them"):
+        Seq2Seq({"source": 10, "target": 10}, trained_embedding_size=8)
 
 
 def test_the_file_is_read_only_when_a_fit_starts(tmp_path):
