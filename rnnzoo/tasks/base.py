@@ -19,10 +19,11 @@ A task implements a few hooks: :meth:`training_loss`, :meth:`evaluate`,
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
-from collections.abc import Iterator, Sized
+from collections.abc import Callable, Iterator, Sized
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import OneCycleLR
 from torchmetrics import MeanMetric, Metric, MetricCollection
 
 from rnnzoo._version import __version__
@@ -323,12 +325,50 @@ class RNNTask(
         )
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer)
+        scheduler = self.build_scheduler(optimizer)
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             config = {"scheduler": scheduler, "monitor": "val_loss", "interval": "epoch"}
         else:
             config = {"scheduler": scheduler, "interval": "step"}
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def build_scheduler(self, optimizer: Optimizer) -> Any:
+        """The injected scheduler; a ``OneCycleLR`` given no length gets the run's (``estimated_stepping_batches``).
+
+        Raises:
+            ValueError: for a one-cycle schedule given no length in a run of unknown length.
+        """
+        assert self.scheduler_factory is not None
+        built, options = factory_target(self.scheduler_factory)
+        unsized = all(options.get(name) is None for name in ("total_steps", "epochs", "steps_per_epoch"))
+        if built is not None and issubclass(built, OneCycleLR) and unsized:
+            return self.scheduler_factory(optimizer, total_steps=self.run_steps("OneCycleLR needs its total_steps"))
+        return self.scheduler_factory(optimizer)
+
+    def run_steps(self, why: str) -> int:
+        """The optimizer steps this run will take (``trainer.estimated_stepping_batches``).
+
+        Raises:
+            ValueError: naming ``why`` when the run has no known length (only ``max_time``, or endless data).
+        """
+        steps = self.trainer.estimated_stepping_batches
+        if not math.isfinite(steps):
+            raise ValueError(f"{why}, but this run has no known length: set trainer.max_steps or max_epochs")
+        return int(steps)
+
+    def on_train_start(self) -> None:
+        """Refuse, before the first step, a one-cycle schedule shorter than the run (it would stop the run midway)."""
+        for config in self.trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if isinstance(scheduler, OneCycleLR) and config.interval == "step":
+                steps = self.run_steps("the one-cycle schedule must cover the whole run")
+                if scheduler.total_steps < steps:
+                    raise ValueError(
+                        f"OneCycleLR's total_steps ({scheduler.total_steps}) is shorter than this run ({steps} "
+                        "optimizer steps), which would stop it at step "
+                        f"{scheduler.total_steps + 1}: drop total_steps from the scheduler (rnnzoo derives it from "
+                        f"the run) or set it to at least {steps}"
+                    )
 
     # One inference API: predict() from Python, predict_step() under a Trainer, the CLI and serving.
 
@@ -448,6 +488,20 @@ class RNNTask(
         from rnnzoo.hub.artifact import read_artifact, resolve  # on call: tasks and hub never import each other at load
 
         return read_artifact(resolve(source, revision), expected=cls, map_location=map_location)
+
+
+def factory_target(factory: Callable[..., Any]) -> tuple[type | None, dict[str, Any]]:
+    """The class an optimizer or scheduler factory builds and the keyword arguments it holds.
+
+    Reads classes and ``functools.partial`` objects (what the command line makes); ``(None, {})``
+    for other callables, whose result is only checked once built.
+    """
+    if isinstance(factory, type):
+        return factory, {}
+    if isinstance(factory, functools.partial):
+        built = next((item for item in (factory.func, *factory.args) if isinstance(item, type)), None)
+        return built, dict(factory.keywords)
+    return None, {}
 
 
 def data_state_of(datamodule: Any) -> DataState:
