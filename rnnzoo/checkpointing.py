@@ -7,13 +7,19 @@ time (a 60-step run left it at step 40), and every resume from it silently loses
 validation, at every epoch end, every ``last_every_n_steps`` training steps and when training
 ends. Every file it writes goes to a temporary file in the same folder first, flushed to disk and
 moved into place with :func:`os.replace`, so a crash while saving leaves the previous file whole.
+
+:func:`rng_states` and :func:`set_rng_states` carry the global random generators through a
+checkpoint, so that a resumed run draws what the uninterrupted one drew.
 """
 
 from __future__ import annotations
 
 import os
+import random
 from typing import Any
 
+import numpy
+import torch
 from fsspec.implementations.local import LocalFileSystem
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -122,3 +128,32 @@ def replace_atomically(temporary: str | os.PathLike, path: str | os.PathLike) ->
     finally:
         os.close(descriptor)
     os.replace(temporary, path)
+
+
+def rng_states() -> dict[str, Any]:
+    """The states of torch's (CPU and CUDA), Python's and NumPy's global generators, as tensors and ints.
+
+    Dropout, teacher forcing and word dropout draw from these, so a resumed run restores them
+    (:func:`set_rng_states`) to draw what the uninterrupted run drew. Only types
+    ``torch.load(weights_only=True)`` reads are stored.
+    """
+    version, python_state, gauss = random.getstate()
+    states: dict[str, Any] = {"torch": torch.get_rng_state(), "python": [version, list(python_state), gauss]}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    if True:
+        name, keys, position, has_gauss, cached = numpy.random.get_state()
+        states["numpy"] = [name, torch.from_numpy(keys.astype(numpy.int64)), position, has_gauss, cached]
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore what :func:`rng_states` stored."""
+    torch.set_rng_state(states["torch"])
+    version, python_state, gauss = states["python"]
+    random.setstate((version, tuple(python_state), gauss))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    if "numpy" in states:
+        name, keys, position, has_gauss, cached = states["numpy"]
+        numpy.random.set_state((name, keys.numpy().astype(numpy.uint32), position, has_gauss, cached))

@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jsonargparse import ArgumentParser
@@ -62,6 +63,33 @@ class RnnzooCLI(LightningCLI):
         for option in CELL_OPTIONS:
             if isinstance(model.get(option), str):
                 get_cell_class(model[option])
+        if self.subcommand == "fit" and config.get("ckpt_path") == "last":
+            continue_last_run(config.get("trainer"))
+
+
+def continue_last_run(trainer: Any) -> None:
+    """``fit --ckpt_path last``: write into the newest run folder that holds a ``last.ckpt``, and resume from it.
+
+    Lightning looks for ``last.ckpt`` in the folder of the run being started, which a logger
+    without a fixed ``version`` makes new (``version_N+1``), so the run would start from scratch.
+    Here the logger's ``version`` is set to the newest ``version_N`` whose ``checkpoints`` hold a
+    ``last*.ckpt``; with none, the run starts afresh, as Lightning's ``last`` does, and says so.
+    """
+    logger = trainer.get("logger") if trainer is not None else None
+    init = logger.get("init_args") if hasattr(logger, "get") else None
+    if init is None or init.get("version") is not None or init.get("save_dir") is None:
+        return  # no logger, a fixed version, or a logger without run folders: Lightning's own lookup applies
+    root = Path(init.save_dir) / str(init.get("name") or "lightning_logs")
+    runs = []
+    for folder in root.glob("version_*"):
+        number = folder.name.removeprefix("version_")
+        if number.isdigit() and any((folder / "checkpoints").glob("last*.ckpt")):
+            runs.append((int(number), folder))
+    if not runs:
+        print(f"rnnzoo: no last.ckpt under {root}: starting a new run", file=sys.stderr)
+        return
+    init.version, folder = max(runs)
+    print(f"rnnzoo: resuming the run in {folder} from its last.ckpt", file=sys.stderr)
 
 
 def load_model(ckpt_path: str | None, model: str | None, device: str, kind: type[RNNTask], purpose: str) -> RNNTask:

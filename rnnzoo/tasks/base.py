@@ -40,6 +40,7 @@ from torchmetrics import MeanMetric, Metric, MetricCollection
 
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell
+from rnnzoo.checkpointing import rng_states, set_rng_states
 from rnnzoo.data_state import DataState
 from rnnzoo.embeddings import Coverage, load_vectors
 from rnnzoo.gradients import global_grad_norm
@@ -102,6 +103,7 @@ class RNNTask(
         self.scheduler_factory = scheduler
         self.data_state = DataState()
         self.metrics = self.stage_metrics()
+        self._resumed_rng: dict[str, Any] | None = None
 
     @staticmethod
     def build_backbone(cell: str, input_size: int, hidden_size: int, **options: Any) -> RecurrentBackbone:
@@ -357,6 +359,13 @@ class RNNTask(
         return int(steps)
 
     def on_train_start(self) -> None:
+        """Resume the random generators of a resumed run; refuse a one-cycle schedule shorter than the run."""
+        rng, self._resumed_rng = self._resumed_rng, None
+        if rng is not None and self.trainer.ckpt_path is not None:
+            set_rng_states(rng)
+        self.check_schedule_length()
+
+    def check_schedule_length(self) -> None:
         """Refuse, before the first step, a one-cycle schedule shorter than the run (it would stop the run midway)."""
         for config in self.trainer.lr_scheduler_configs:
             scheduler = config.scheduler
@@ -439,13 +448,19 @@ class RNNTask(
             "version": __version__,
             "task": class_path(type(self)),
             "data_state": self.data_state.to_dict(),
+            "rng": rng_states(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the data state; refuse checkpoints from a newer, unknown format."""
+        """Restore the data state; refuse checkpoints from a newer, unknown format.
+
+        The random generators' states are kept for :meth:`on_train_start`, which restores them
+        when the checkpoint resumes a run (``fit --ckpt_path``), and only then.
+        """
         stored = checkpoint.get("rnnzoo", {})
         check_format(stored.get("format"), "this checkpoint", stored.get("version"))
         self.data_state = DataState.from_dict(stored.get("data_state", stored))  # format 1 kept the fields flat
+        self._resumed_rng = stored.get("rng")
 
     def _save_pretrained(self, save_directory: Path) -> None:
         """Write ``model.safetensors``, ``tokenizer.json`` and ``config.json`` (called by ``save_pretrained``)."""
