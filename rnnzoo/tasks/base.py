@@ -45,7 +45,7 @@ from rnnzoo.data_state import DataState
 from rnnzoo.embeddings import Coverage, load_vectors
 from rnnzoo.gradients import global_grad_norm
 from rnnzoo.nn.embedding import PretrainedEmbedding, vector_words
-from rnnzoo.serialization import FORMAT, check_format, class_path, import_class
+from rnnzoo.serialization import FORMAT, check_format, class_path, import_class, read_checkpoint
 from rnnzoo.tokenizers import Tokenizer
 
 STAGES = ("val", "test")
@@ -269,8 +269,18 @@ class RNNTask(
         return {}
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        """The training loss, logged as ``train_loss``."""
+        """The training loss, logged as ``train_loss``.
+
+        Raises:
+            RuntimeError: when the loss is NaN or infinite: the run stops before its weights do.
+        """
         loss = self.training_loss(batch)
+        if not bool(torch.isfinite(loss.detach())):
+            raise RuntimeError(
+                f"the training loss is {loss.item()} at step {self.global_step} (batch {batch_idx} of epoch "
+                f"{self.current_epoch}): the run stops before its weights turn NaN (its checkpoints are from before). "
+                "Lower the learning rate, clip gradients (trainer.gradient_clip_val) or check the data for NaN or inf"
+            )
         self.log("train_loss", loss, prog_bar=True)
         return loss
 
@@ -561,16 +571,18 @@ def bits(loss: Tensor) -> Tensor:
 def load_task(ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu") -> RNNTask:
     """Load any rnnzoo task from a Lightning checkpoint, its data state included.
 
-    The task class is read from the checkpoint, so callers need not know it.
+    The task class is read from the checkpoint, so callers need not know it. The file is read as
+    plain data only (``weights_only=True``): a crafted checkpoint cannot run code here.
 
     Raises:
         FileNotFoundError: when there is no file at ``ckpt_path``.
-        ValueError: for a file that is not an rnnzoo checkpoint.
+        ValueError: for a file that is not a readable rnnzoo checkpoint (see :func:`read_checkpoint`).
     """
-    if not os.path.isfile(ckpt_path):
-        raise FileNotFoundError(f"no checkpoint at {str(ckpt_path)!r}")
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    task = checkpoint.get("rnnzoo", {}).get("task") if isinstance(checkpoint, dict) else None
-    if task is None:
+    checkpoint = read_checkpoint(ckpt_path)
+    task = checkpoint.get("rnnzoo", {}).get("task")
+    if not isinstance(task, str):
         raise ValueError(f"{str(ckpt_path)!r} is not an rnnzoo checkpoint (it names no rnnzoo task)")
-    return import_class(task).load_from_checkpoint(ckpt_path, map_location=map_location)
+    task_class = import_class(task)
+    if not (isinstance(task_class, type) and issubclass(task_class, RNNTask)):
+        raise ValueError(f"{str(ckpt_path)!r} names {task!r}, which is not an rnnzoo task")
+    return task_class.load_from_checkpoint(ckpt_path, map_location=map_location, weights_only=True)

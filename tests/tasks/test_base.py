@@ -1,11 +1,12 @@
-"""What every task shares: schedules that follow the run."""
+"""What every task shares: schedules that follow the run, a run stopped when its loss is not finite."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from conftest import RECIPES
+from conftest import RECIPES, quiet_trainer
 
+from rnnzoo import Checkpoint, LanguageModel, LanguageModelDataModule
 from rnnzoo.cli import main
 
 LM_RECIPE = RECIPES / "language_model" / "tiny_shakespeare-lstm_small.yaml"
@@ -55,3 +56,21 @@ def test_one_cycle_schedule_of_a_run_without_a_length_is_refused(tiny_corpus, tm
             tiny_corpus, "--trainer.max_steps", "-1", "--trainer.max_epochs", "-1", "--trainer.max_time", "00:00:00:05"
         )
     assert "OneCycleLR needs its total_steps, but this run has no known length" in capsys.readouterr().err
+
+
+class Diverging(LanguageModel):
+    """A language model whose loss turns NaN at its fourth step (as a too-high learning rate would make it)."""
+
+    def training_loss(self, batch):
+        loss = super().training_loss(batch)
+        return loss * float("nan") if self.global_step == 3 else loss
+
+
+def test_a_non_finite_loss_stops_the_run_with_a_clear_message(tiny_corpus, tmp_path):
+    data = LanguageModelDataModule(str(tiny_corpus), batch_size=2, tbptt_steps=8)
+    model = Diverging(data.vocab_size, hidden_size=8, num_layers=1)
+    trainer = quiet_trainer(tmp_path, max_steps=10, enable_checkpointing=True, callbacks=[Checkpoint(dirpath=tmp_path)])
+    with pytest.raises(RuntimeError, match=r"the training loss is nan at step 3 \(batch 3 of epoch 0\): the run stops"):
+        trainer.fit(model, datamodule=data)
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # stopped before the NaN reached the weights
+    assert not list(tmp_path.glob("*.ckpt"))  # and wrote no checkpoint of it
