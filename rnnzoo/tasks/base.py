@@ -48,6 +48,9 @@ from rnnzoo.nn.embedding import PretrainedEmbedding, vector_words
 from rnnzoo.serialization import FORMAT, check_format, class_path, import_class, read_checkpoint
 from rnnzoo.tokenizers import Tokenizer
 
+LOSS_CHECK_EVERY = 50
+"""On an accelerator, the training loss is checked for NaN or inf every this many steps (on the CPU: every step)."""
+
 STAGES = ("val", "test")
 """The stages whose metrics are accumulated over an epoch and logged at its end."""
 
@@ -104,6 +107,7 @@ class RNNTask(
         self.data_state = DataState()
         self.metrics = self.stage_metrics()
         self._resumed_rng: dict[str, Any] | None = None
+        self._losses_finite: Tensor | None = None
 
     @staticmethod
     def build_backbone(cell: str, input_size: int, hidden_size: int, **options: Any) -> RecurrentBackbone:
@@ -275,14 +279,35 @@ class RNNTask(
             RuntimeError: when the loss is NaN or infinite: the run stops before its weights do.
         """
         loss = self.training_loss(batch)
-        if not bool(torch.isfinite(loss.detach())):
-            raise RuntimeError(
-                f"the training loss is {loss.item()} at step {self.global_step} (batch {batch_idx} of epoch "
-                f"{self.current_epoch}): the run stops before its weights turn NaN (its checkpoints are from before). "
-                "Lower the learning rate, clip gradients (trainer.gradient_clip_val) or check the data for NaN or inf"
-            )
+        self.watch_loss(loss.detach(), batch_idx)
         self.log("train_loss", loss, prog_bar=True)
         return loss
+
+    def watch_loss(self, loss: Tensor, batch_idx: int) -> None:
+        """Stop the run at a NaN or infinite training loss, before its weights or a checkpoint take it.
+
+        On the CPU every step is checked (free). Elsewhere reading the loss waits for the device, so
+        the steps' results are gathered on it and read every :data:`LOSS_CHECK_EVERY` steps and
+        before every checkpoint (:meth:`check_losses`): no checkpoint of a diverged run is written.
+
+        Raises:
+            RuntimeError: naming the step, and what to change.
+        """
+        finite = torch.isfinite(loss)
+        if loss.device.type == "cpu":
+            if not bool(finite):
+                where = f"is {loss.item()} at step {self.global_step} (batch {batch_idx} of epoch {self.current_epoch})"
+                raise RuntimeError(non_finite_loss_message(where))
+            return
+        self._losses_finite = finite if self._losses_finite is None else self._losses_finite & finite
+        if self.global_step % LOSS_CHECK_EVERY == 0:
+            self.check_losses()
+
+    def check_losses(self) -> None:
+        """Raise if a training loss gathered since the last check was NaN or infinite (see :meth:`watch_loss`)."""
+        finite, self._losses_finite = self._losses_finite, None
+        if finite is not None and not bool(finite):
+            raise RuntimeError(non_finite_loss_message(f"turned NaN or infinite by step {self.global_step}"))
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         """Accumulate the validation metrics."""
@@ -452,7 +477,8 @@ class RNNTask(
     # Checkpoints carry the data state; artifacts too (save_pretrained and push_to_hub from ModelHubMixin).
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the data state, the task class and the format version with the weights."""
+        """Store the data state, the task class and the format version with the weights (never of a diverged run)."""
+        self.check_losses()
         checkpoint["rnnzoo"] = {
             "format": FORMAT,
             "version": __version__,
@@ -527,6 +553,14 @@ def factory_target(factory: Callable[..., Any]) -> tuple[type | None, dict[str, 
         built = next((item for item in (factory.func, *factory.args) if isinstance(item, type)), None)
         return built, dict(factory.keywords)
     return None, {}
+
+
+def non_finite_loss_message(where: str) -> str:
+    """The message of a run stopped by a NaN or infinite loss (``where``: what the loss did, and when)."""
+    return (
+        f"the training loss {where}: the run stops, and writes no checkpoint of it (those written are from before). "
+        "Lower the learning rate, clip gradients (trainer.gradient_clip_val) or check the data for NaN or inf"
+    )
 
 
 def data_state_of(datamodule: Any) -> DataState:

@@ -68,7 +68,7 @@ class TruncatedBPTT:
         self._carried[stage] = None
 
     def on_train_epoch_start(self) -> None:
-        """Each epoch reads its sequences from their start, from h_0 = 0 (a resumed epoch: from its checkpoint's state)."""
+        """Each epoch reads its sequences from their start, from h_0 = 0 (a resumed one from its checkpoint's state)."""
         self._carried["train"] = self.__dict__.pop("_resumed_carry", None)
         super().on_train_epoch_start()
 

@@ -74,3 +74,13 @@ def test_a_non_finite_loss_stops_the_run_with_a_clear_message(tiny_corpus, tmp_p
         trainer.fit(model, datamodule=data)
     assert all(torch.isfinite(p).all() for p in model.parameters())  # stopped before the NaN reached the weights
     assert not list(tmp_path.glob("*.ckpt"))  # and wrote no checkpoint of it
+
+
+def test_no_checkpoint_is_written_while_an_unread_loss_was_not_finite():
+    """On an accelerator the losses are read every 50 steps; a checkpoint reads them first."""
+    model = LanguageModel(10, hidden_size=4, num_layers=1)
+    model._losses_finite = torch.tensor(False)
+    with pytest.raises(RuntimeError, match="the training loss turned NaN or infinite by step 0: the run stops"):
+        model.on_save_checkpoint({})
+    model.on_save_checkpoint(checkpoint := {})  # read and cleared: the next save is not refused
+    assert "rnnzoo" in checkpoint
