@@ -110,6 +110,9 @@ def check_vocabulary_extension(
         raise ValueError(
             "extend_vocabulary cannot change a pretrained tokenizer (its model's embedding rows follow its ids): "
             "drop extend_vocabulary or pretrained_tokenizer"
+        )
+
+
 def check_finite(
     frames: Tensor | Sequence[Tensor], split: str, positions: Sequence[int] | None = None, what: str = "frame features"
 ) -> None:
@@ -167,9 +170,8 @@ class HFDataModule(LightningDataModule):
     """Base of the data modules: HF splits loaded once, checked columns, encoded splits batched by length.
 
     * :attr:`splits` loads ``dataset`` (with ``name`` and ``revision``) on first use; when the
-      module has a ``val_fraction`` option and the dataset no ``val_split``, one is carved (when asked, see
-      :func:`~rnnzoo.data.hf.with_validation`) from
-      ``train_split`` with ``seed`` (:func:`~rnnzoo.data.hf.with_validation`).
+      module has a ``val_fraction`` option and the dataset no ``val_split``, one is carved from
+      ``train_split`` with ``seed`` when asked (:func:`~rnnzoo.data.hf.with_validation`).
     * :meth:`rows` reads a split checked to hold the columns named by the given options,
       with one error naming the option to set.
     * :meth:`encoded_split` encodes a split once (:meth:`encode`); the loaders batch it with
