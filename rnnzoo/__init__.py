@@ -2,6 +2,7 @@
 
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, register_cell
+from rnnzoo.checkpointing import Checkpoint
 from rnnzoo.data import (
     AddingProblemDataModule,
     CategorySequenceDataModule,
@@ -34,6 +35,7 @@ __all__ = [
     "Captioner",
     "CategorySequenceDataModule",
     "CharTokenizer",
+    "Checkpoint",
     "ClassificationDataModule",
     "Classifier",
     "DataState",

@@ -20,13 +20,17 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import torch
 from jsonargparse import ArgumentParser
 from lightning import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
 from rnnzoo.cells import get_cell_class
+from rnnzoo.errors import clip, preview
+from rnnzoo.serialization import import_class, read_checkpoint
 from rnnzoo.tasks import Captioner, Classifier, LanguageModel, RNNTask, Seq2Seq, Tagger, load_task
 
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, ConnectionError, RuntimeError)
@@ -63,6 +67,117 @@ class RnnzooCLI(LightningCLI):
             if isinstance(model.get(option), str):
                 get_cell_class(model[option])
 
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        """Parse, then resolve and check ``--ckpt_path`` before Lightning reads the checkpoint's options.
+
+        ``fit --ckpt_path last`` becomes the newest run's ``last.ckpt`` (:func:`continue_last_run`);
+        a checkpoint file must be readable and hold this recipe's task (:func:`check_checkpoint_task`).
+        """
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else None
+        if config is None or config.get("ckpt_path") is None:
+            return
+        if subcommand == "fit" and config.ckpt_path == "last":
+            config.ckpt_path = continue_last_run(config.get("trainer"))
+        if config.ckpt_path not in ("last", "best", "hpc"):
+            check_checkpoint_task(config.ckpt_path, config.get("model", {}).get("class_path"))
+
+    def before_fit(self) -> None:
+        """Check ``--ckpt_path`` before Lightning loads it."""
+        self.check_ckpt_path()
+
+    def before_validate(self) -> None:
+        """Check ``--ckpt_path`` before Lightning loads it."""
+        self.check_ckpt_path()
+
+    def before_test(self) -> None:
+        """Check ``--ckpt_path`` before Lightning loads it."""
+        self.check_ckpt_path()
+
+    def before_predict(self) -> None:
+        """Check ``--ckpt_path`` before Lightning loads it."""
+        self.check_ckpt_path()
+
+    def check_ckpt_path(self) -> None:
+        """A ``--ckpt_path`` file must be a readable checkpoint of this recipe's model (one clear error if not)."""
+        path = self.config[self.subcommand].get("ckpt_path")
+        if path is not None and path not in ("last", "best", "hpc"):
+            check_checkpoint_fits(path, self.model)
+
+
+def continue_last_run(trainer: Any) -> str:
+    """``fit --ckpt_path last``: the newest run folder's ``last.ckpt``; the run writes into that folder.
+
+    Lightning looks for ``last.ckpt`` in the folder of the run being started, which a logger
+    without a fixed ``version`` makes new (``version_N+1``), so the run would start from scratch.
+    Here the logger's ``version`` is set to the newest ``version_N`` whose ``checkpoints`` hold a
+    ``last*.ckpt``, and that file (the most recent) is returned; with none, ``"last"`` is, and the
+    run starts afresh as Lightning's ``last`` does (saying so).
+    """
+    logger = trainer.get("logger") if trainer is not None else None
+    init = logger.get("init_args") if hasattr(logger, "get") else None
+    if init is None or init.get("version") is not None or init.get("save_dir") is None:
+        return "last"  # no logger, a fixed version, or a logger without run folders: Lightning's own lookup applies
+    root = Path(init.save_dir) / str(init.get("name") or "lightning_logs")
+    runs = []
+    for folder in root.glob("version_*"):
+        number = folder.name.removeprefix("version_")
+        lasts = sorted((folder / "checkpoints").glob("last*.ckpt"), key=lambda path: path.stat().st_mtime)
+        if number.isdigit() and lasts:
+            runs.append((int(number), lasts[-1]))
+    if not runs:
+        print(f"rnnzoo: no last.ckpt under {root}: starting a new run", file=sys.stderr)
+        return "last"
+    init.version, path = max(runs)
+    print(f"rnnzoo: resuming the run in {path.parent.parent} from {path}", file=sys.stderr)
+    return str(path)
+
+
+def check_checkpoint_task(ckpt_path: str, model_class: str | None) -> None:
+    """Refuse an unreadable checkpoint, or one of another task than the recipe's ``model_class``.
+
+    (Lightning then takes the model's options from the checkpoint, so a checkpoint of another
+    task would silently turn the recipe into that task.)
+
+    Raises:
+        ValueError: for an unreadable file (see :func:`~rnnzoo.serialization.read_checkpoint`) or another task.
+    """
+    stored = read_checkpoint(ckpt_path).get("rnnzoo", {}).get("task")
+    if not isinstance(stored, str) or not isinstance(model_class, str):
+        return
+    stored_class, recipe_class = import_class(stored), import_class(model_class)
+    if not (issubclass(recipe_class, stored_class) or issubclass(stored_class, recipe_class)):
+        raise ValueError(
+            f"{ckpt_path!r} holds a {stored_class.__name__}, but this recipe's model is a "
+            f"{recipe_class.__name__}: give a checkpoint written by this recipe"
+        )
+
+
+def check_checkpoint_fits(ckpt_path: str, model: LightningModule) -> None:
+    """Refuse, with one clear error, a checkpoint whose weights do not fit ``model`` (e.g. another vocabulary).
+
+    Raises:
+        ValueError: naming the options that differ (or else the weights).
+    """
+    checkpoint = read_checkpoint(ckpt_path)
+    mine = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+    theirs = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items()}
+    if mine == theirs:
+        return
+    options = checkpoint.get("hyper_parameters", {})
+    differing = [
+        f"{name}: {clip(repr(value), 60)} there, {clip(repr(model.hparams[name]), 60)} here"
+        for name, value in options.items()
+        if not name.startswith("_") and name in model.hparams and model.hparams[name] != value
+    ]
+    weights = sorted(set(mine.items()) ^ set(theirs.items()))
+    raise ValueError(
+        f"{ckpt_path!r} was written by a {type(model).__name__} built with other options "
+        f"({'; '.join(differing) if differing else 'weights ' + preview(name for name, _ in weights)}): "
+        "use the options it was trained with"
+    )
+
 
 def load_model(ckpt_path: str | None, model: str | None, device: str, kind: type[RNNTask], purpose: str) -> RNNTask:
     """A task from a Lightning checkpoint (``ckpt_path``) or a pretrained ``model``, exactly one of them.
@@ -72,6 +187,7 @@ def load_model(ckpt_path: str | None, model: str | None, device: str, kind: type
     """
     if (ckpt_path is None) == (model is None):
         raise ValueError("give exactly one of --ckpt_path (a Lightning checkpoint) or --model (a pretrained model)")
+    check_device(device)
     task = (
         load_task(ckpt_path, map_location=device) if ckpt_path else RNNTask.from_pretrained(model, map_location=device)
     )
@@ -80,15 +196,61 @@ def load_model(ckpt_path: str | None, model: str | None, device: str, kind: type
     return task
 
 
+def check_device(device: str) -> None:
+    """Refuse a ``--device`` torch does not know, or one this machine lacks, before anything is loaded.
+
+    Raises:
+        ValueError: naming the device and what to give instead.
+    """
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown --device {device!r}: give cpu, cuda, cuda:N or mps") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device!r}, but torch finds no CUDA device here: give --device cpu")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device!r}, but torch finds no MPS device here: give --device cpu")
+
+
 def read_texts(text: str | list[str] | None, file: str | None, verb: str) -> list[str]:
-    """The ``--text`` values, then the non-blank lines of ``--file`` (UTF-8); at least one of them."""
+    """The ``--text`` values, then the non-blank lines of ``--file``; at least one of them.
+
+    The file is UTF-8 (a byte-order mark at its start is not part of the first text).
+
+    Raises:
+        FileNotFoundError: when there is no ``file``.
+        ValueError: for a folder, bytes that are not UTF-8, or nothing to read.
+    """
     texts = [text] if isinstance(text, str) else list(text or [])
     if file is not None:
-        with open(file, encoding="utf-8") as lines:
-            texts += [line.rstrip("\n") for line in lines if line.strip()]
+        texts += read_lines(file)
     if not texts:
         raise ValueError(f"nothing to {verb}: give --text (one or more) or --file")
     return texts
+
+
+def read_lines(file: str) -> list[str]:
+    """The non-blank lines of a UTF-8 text file (``utf-8-sig``: a leading byte-order mark is dropped).
+
+    Raises:
+        FileNotFoundError: when there is no ``file``.
+        ValueError: for a folder, or bytes that are not UTF-8 (naming the line and the bytes).
+    """
+    if os.path.isdir(file):
+        raise ValueError(f"--file {file!r} is a folder: give a text file, one input a line")
+    if not os.path.exists(file):
+        raise FileNotFoundError(f"--file {file!r} does not exist")
+    data = Path(file).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ValueError(
+            f"--file {file!r} is not UTF-8 text: line {line} holds the bytes {data[error.start : error.start + 4]!r}; "
+            "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # universal newlines, as open() reads
+    return [line for line in lines if line.strip()]
 
 
 def generate(

@@ -14,6 +14,7 @@ the batch on one dimension (``dim=1`` for a backbone's ``[layers, B, H]``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import partial
@@ -72,14 +73,14 @@ class GenerationConfig:
             raise ValueError(f"max_length must be a positive number of tokens, got {self.max_length}")
         if self.min_length < 0 or (self.max_length is not None and self.min_length > self.max_length):
             raise ValueError(f"min_length must lie in [0, max_length={self.max_length}], got {self.min_length}")
-        if self.temperature is not None and self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (0 is greedy), got {self.temperature}")
+        if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature must be a finite number >= 0 (0 is greedy), got {self.temperature}")
         if self.top_k is not None and self.top_k <= 0:
             raise ValueError(f"top_k must be a positive integer or None, got {self.top_k}")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
-        if self.length_penalty is not None and self.length_penalty < 0:
-            raise ValueError(f"length_penalty (the GNMT alpha) must be >= 0, got {self.length_penalty}")
+        if self.length_penalty is not None and not (math.isfinite(self.length_penalty) and self.length_penalty >= 0):
+            raise ValueError(f"length_penalty (the GNMT alpha) must be a finite number >= 0, got {self.length_penalty}")
         if self.samples and self.beam_size > 1:
             raise ValueError("sampling (temperature) draws one sequence: use beam_size=1 with a temperature")
 

@@ -1,13 +1,20 @@
-"""What checkpoints and pretrained artifacts share: one format version, one class importer, UTF-8 JSON."""
+"""What checkpoints and pretrained artifacts share: one format version, one class importer, UTF-8 JSON, safe reads."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
+import pickle
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from rnnzoo._version import __version__
+from rnnzoo.errors import clip
 
 FORMAT = 2
 """What rnnzoo stores beside the weights, in checkpoints and artifacts alike; bumped on incompatible changes.
@@ -53,3 +60,50 @@ def write_json(path: str | Path, value: Any, indent: int | None = 2) -> None:
 def read_json(path: str | Path) -> Any:
     """Read a UTF-8 JSON file, whatever the locale."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+ZIP_MAGIC = b"PK\x03\x04"
+"""How every file ``torch.save`` writes (and so every ``.ckpt``) begins."""
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A Lightning checkpoint, read as plain data only (``weights_only=True``: unpickling runs no code).
+
+    What rnnzoo stores in checkpoints (tensors, numbers, strings, lists and dicts of them) is all
+    ``weights_only`` reads; anything else is refused rather than unpickled.
+
+    Raises:
+        FileNotFoundError: when there is no file at ``path``.
+        ValueError: for a folder, an empty, truncated or damaged file, a file that is not a
+            checkpoint, or one holding objects other than plain data.
+    """
+    name = str(path)
+    if os.path.isdir(name):
+        raise ValueError(f"{name!r} is a folder, not a checkpoint file (a pretrained model folder goes to --model)")
+    if not os.path.isfile(name):
+        raise FileNotFoundError(f"no checkpoint at {name!r}")
+    with open(name, "rb") as file:
+        head = file.read(len(ZIP_MAGIC))
+    if not head:
+        raise ValueError(f"checkpoint {name!r} is empty (0 bytes): the run writing it was stopped; use another one")
+    if head != ZIP_MAGIC:
+        raise ValueError(
+            f"{name!r} is not a checkpoint: a .ckpt written by rnnzoo fit is a zip archive, this file begins {head!r}"
+        )
+    if not zipfile.is_zipfile(name):
+        raise ValueError(f"checkpoint {name!r} is truncated or damaged (its zip index is missing); use another one")
+    try:
+        checkpoint = torch.load(name, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"GLOBAL (\S+)", str(error)) or re.search(r"global (\S+)", str(error))
+        what = f" ({found.group(1)})" if found else ""
+        raise ValueError(
+            f"{name!r} holds objects other than tensors and plain data{what}, which rnnzoo does not unpickle: "
+            "unpickling them could run any code. Load only checkpoints you trust; to keep one you wrote, re-save "
+            "its tensors and plain data"
+        ) from None
+    except (EOFError, OSError, RuntimeError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(f"checkpoint {name!r} is damaged ({type(error).__name__}: {clip(str(error), 120)})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"{name!r} is not a Lightning checkpoint (it holds no state_dict)")
+    return checkpoint

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import LOCAL_COPIES, RECIPES, shared_dataset, shared_file
 
@@ -181,3 +183,135 @@ def test_fit_then_classify_from_the_checkpoint(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["classify", "--ckpt_path", checkpoint])
     assert "nothing to classify" in capsys.readouterr().err
+
+
+# Clear errors for bad files and checkpoints, and no code run from a crafted checkpoint.
+
+
+FIRST_RUN_OUTPUT: list[str] = []
+
+
+def trained_classifier_fixture_output() -> str:
+    return FIRST_RUN_OUTPUT[-1]
+
+
+@pytest.fixture(scope="module")
+def trained_classifier(tmp_path_factory):
+    """A classifier checkpoint of the rotten_tomatoes-gru recipe (hidden size 8), fitted with --ckpt_path last."""
+    import contextlib
+    import io
+    import os
+
+    folder = tmp_path_factory.mktemp("trained_classifier")
+    rows = [{"text": "a good film", "label": "pos"}, {"text": "a bad film", "label": "neg"}] * 8
+    for split in ("train", "validation", "test"):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    overrides = ["--data.dataset", str(folder), "--data.batch_size", "4", "--model.hidden_size", "8"]
+    overrides += ["--trainer.max_epochs", "1", "--trainer.precision", "32", "--trainer.enable_progress_bar", "false"]
+    before, errors = os.getcwd(), io.StringIO()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stderr(errors):
+            main(
+                [
+                    "fit",
+                    "--config",
+                    str(RECIPES / "classification" / "rotten_tomatoes-gru.yaml"),
+                    *overrides,
+                    "--ckpt_path",
+                    "last",
+                ]
+            )
+    finally:
+        os.chdir(before)
+    FIRST_RUN_OUTPUT.append(errors.getvalue())
+    return folder, str(sorted(folder.rglob("last.ckpt"))[0]), overrides
+
+
+def one_line_error(capsys, *args: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in error
+    return error
+
+
+def test_a_bom_at_the_start_of_a_file_is_not_part_of_the_first_text(trained_classifier, tmp_path, capsys):
+    _, checkpoint, _ = trained_classifier
+    (tmp_path / "bom.txt").write_bytes("\ufeffa good film\r\na bad film\r\n".encode())
+    capsys.readouterr()
+    main(["classify", "--ckpt_path", checkpoint, "--file", str(tmp_path / "bom.txt")])
+    from_file = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    main(["classify", "--ckpt_path", checkpoint, "--text", "a good film", "--text+", "a bad film"])
+    given = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["text"] for row in from_file] == ["a good film", "a bad film"]
+    assert from_file == given
+
+
+def test_a_file_that_is_not_utf8_or_is_a_folder_is_one_clear_error(trained_classifier, tmp_path, capsys):
+    _, checkpoint, _ = trained_classifier
+    (tmp_path / "latin1.txt").write_bytes("a good film\nun café\n".encode("latin-1"))
+    error = one_line_error(capsys, "classify", "--ckpt_path", checkpoint, "--file", str(tmp_path / "latin1.txt"))
+    assert "is not UTF-8 text: line 2 holds the bytes b'\\xe9\\n'" in error and "iconv" in error
+    error = one_line_error(capsys, "classify", "--ckpt_path", checkpoint, "--file", str(tmp_path))
+    assert "is a folder: give a text file" in error
+
+
+def test_a_crafted_checkpoint_given_to_a_command_runs_no_code(tmp_path, capsys):
+    import torch
+
+    marker = tmp_path / "payload_ran"
+
+    class CreatesAFile:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    torch.save({"state_dict": {}, "rnnzoo": {"task": "rnnzoo.Classifier"}, "x": CreatesAFile()}, tmp_path / "c.ckpt")
+    error = one_line_error(capsys, "classify", "--ckpt_path", str(tmp_path / "c.ckpt"), "--text", "hello")
+    assert "holds objects other than tensors and plain data" in error
+    assert not marker.exists()
+
+
+def test_an_empty_or_garbage_checkpoint_is_one_clear_error(tmp_path, capsys):
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    (tmp_path / "notes.ckpt").write_text("my notes\n")
+    assert "is empty (0 bytes)" in one_line_error(capsys, "generate", "--ckpt_path", str(tmp_path / "empty.ckpt"))
+    error = one_line_error(capsys, "tag", "--ckpt_path", str(tmp_path / "notes.ckpt"), "--text", "a b")
+    assert "is not a checkpoint" in error
+    recipe = str(RECIPES / "language_model" / "tiny_shakespeare-lstm.yaml")
+    error = one_line_error(capsys, "test", "--config", recipe, "--ckpt_path", str(tmp_path / "empty.ckpt"))
+    assert "is empty (0 bytes)" in error  # before Lightning reads the checkpoint's options
+
+
+def test_a_checkpoint_of_another_task_or_other_data_is_refused_by_the_recipe(trained_classifier, tmp_path, capsys):
+    folder, checkpoint, overrides = trained_classifier
+    lm = RECIPES / "language_model" / "tiny_shakespeare-lstm.yaml"
+    error = one_line_error(
+        capsys, "test", "--config", str(lm), "--data.dataset", str(folder), "--ckpt_path", checkpoint
+    )
+    assert "holds a Classifier, but this recipe's model is a LanguageModel" in error
+    other = tmp_path / "other_reviews"
+    other.mkdir()
+    rows = [{"text": "a truly good film", "label": "pos"}, {"text": "a very bad film", "label": "neg"}] * 8
+    for split in ("train", "validation", "test"):
+        (other / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    recipe = str(RECIPES / "classification" / "rotten_tomatoes-gru.yaml")
+    error = one_line_error(
+        capsys, "fit", "--config", recipe, *overrides, "--data.dataset", str(other), "--ckpt_path", checkpoint
+    )
+    assert "was written by a Classifier built with other options (vocab_size: 8 there, 10 here)" in error
+
+
+def test_fit_with_ckpt_path_last_and_no_earlier_run_starts_a_new_one(trained_classifier):
+    folder, _, _ = trained_classifier
+    said = trained_classifier_fixture_output()
+    assert "rnnzoo: no last.ckpt under runs/rotten_tomatoes-gru: starting a new run" in said
+    assert len(list(folder.rglob("last.ckpt"))) == 1
+
+
+def test_an_unknown_or_absent_device_is_one_clear_error(capsys):
+    error = one_line_error(capsys, "generate", "--model", "tiny_shakespeare-lstm_small", "--device", "gpu")
+    assert "unknown --device 'gpu': give cpu, cuda, cuda:N or mps" in error
+    if not torch.cuda.is_available():
+        error = one_line_error(capsys, "generate", "--model", "tiny_shakespeare-lstm_small", "--device", "cuda")
+        assert "torch finds no CUDA device here" in error

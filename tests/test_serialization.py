@@ -60,3 +60,66 @@ def test_the_old_module_paths_still_import_with_a_deprecation_warning(module):
         warnings.simplefilter("always")
         __import__(f"rnnzoo.{module}")
     assert any(issubclass(w.category, DeprecationWarning) and f"rnnzoo.nn.{module}" in str(w.message) for w in caught)
+
+
+# Checkpoints are read as plain data only, with one clear error for what is not a readable checkpoint.
+
+
+class CreatesAFile:
+    """A pickle payload: unpickling it would create a file (any code could run instead)."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+def crafted_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
+    import torch
+
+    marker = tmp_path / "payload_ran"
+    path = tmp_path / "crafted.ckpt"
+    task = {"task": "rnnzoo.tasks.classifier.Classifier"}
+    torch.save({"state_dict": {}, "rnnzoo": task, "hyper_parameters": CreatesAFile(marker)}, path)
+    return path, marker
+
+
+def test_a_crafted_checkpoint_runs_no_code(tmp_path: Path):
+    from rnnzoo import load_task
+
+    path, marker = crafted_checkpoint(tmp_path)
+    with pytest.raises(ValueError, match="holds objects other than tensors and plain data"):
+        load_task(path)
+    assert not marker.exists()
+
+
+def damaged_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    import torch
+
+    whole = tmp_path / "whole.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(1000)}, "rnnzoo": {}}, whole)
+    data = whole.read_bytes()
+    cases = {
+        "empty": (b"", "is empty \\(0 bytes\\)"),
+        "truncated": (data[: len(data) // 2], "is truncated or damaged"),
+        "text": (b"hello, I am not a checkpoint\n", "is not a checkpoint: a .ckpt written by rnnzoo fit is a zip"),
+        "zip_of_something_else": (b"PK\x03\x04" + bytes(100), "is truncated or damaged"),
+    }
+    files = {}
+    for name, (content, message) in cases.items():
+        (tmp_path / f"{name}.ckpt").write_bytes(content)
+        files[name] = (tmp_path / f"{name}.ckpt", message)
+    return files
+
+
+def test_empty_truncated_and_garbage_checkpoints_are_one_clear_error(tmp_path: Path):
+    from rnnzoo.serialization import read_checkpoint
+
+    for path, message in damaged_files(tmp_path).values():
+        with pytest.raises(ValueError, match=message):
+            read_checkpoint(path)
+    with pytest.raises(ValueError, match="is a folder, not a checkpoint file"):
+        read_checkpoint(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        read_checkpoint(tmp_path / "missing.ckpt")

@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
 from datasets import ClassLabel, Dataset, DatasetDict
 from lightning import LightningDataModule
+from torch import Tensor
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
@@ -21,6 +23,7 @@ from rnnzoo.data.batching import length_batched_loader
 from rnnzoo.data.hf import check_columns, column_values, get_split, load_splits, with_validation
 from rnnzoo.data_state import DataState
 from rnnzoo.embeddings import extend_vocabulary, load_vectors
+from rnnzoo.errors import preview
 from rnnzoo.tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -59,7 +62,8 @@ def derive_labels(
     if isinstance(feature, ClassLabel):
         if names is not None and names != list(feature.names):
             raise ValueError(
-                f"label_names {names} differ from the dataset's own names {feature.names} for column {column!r}; "
+                f"label_names {preview(names)} differ from the dataset's own names {preview(feature.names)} for "
+                f"column {column!r}; "
                 "drop label_names (ClassLabel columns carry their names)"
             )
         return list(range(feature.num_classes)), list(feature.names)
@@ -109,6 +113,33 @@ def check_vocabulary_extension(
         )
 
 
+def check_finite(
+    frames: Tensor | Sequence[Tensor], split: str, positions: Sequence[int] | None = None, what: str = "frame features"
+) -> None:
+    """Refuse NaN or infinite inputs (a ``[N, ...]`` tensor or one tensor per row): one trains a NaN model.
+
+    Args:
+        frames: the inputs of every row.
+        split: the split's name, for the message.
+        positions: each row's position in the split (when rows were dropped), for the message.
+        what: what the inputs are, for the message.
+
+    Raises:
+        ValueError: naming the split and the rows that hold them.
+    """
+    if isinstance(frames, Tensor):
+        bad = (~torch.isfinite(frames.flatten(1) if frames.dim() > 1 else frames)).reshape(len(frames), -1).any(1)
+        rows = bad.nonzero().flatten().tolist()
+    else:
+        rows = [position for position, row in enumerate(frames) if not bool(torch.isfinite(row).all())]
+    if rows:
+        rows = rows if positions is None else [positions[row] for row in rows]
+        raise ValueError(
+            f"split {split!r} has NaN or infinite {what} in {len(rows)} row(s), by position {preview(rows)}: "
+            "one of them makes every weight NaN; drop or impute them first"
+        )
+
+
 class EncodedRows(TorchDataset):
     """The encoded rows of one split: equal-length fields read together, and each row's length.
 
@@ -140,7 +171,7 @@ class HFDataModule(LightningDataModule):
 
     * :attr:`splits` loads ``dataset`` (with ``name`` and ``revision``) on first use; when the
       module has a ``val_fraction`` option and the dataset no ``val_split``, one is carved from
-      ``train_split`` with ``seed`` (:func:`~rnnzoo.data.hf.with_validation`).
+      ``train_split`` with ``seed`` when asked (:func:`~rnnzoo.data.hf.with_validation`).
     * :meth:`rows` reads a split checked to hold the columns named by the given options,
       with one error naming the option to set.
     * :meth:`encoded_split` encodes a split once (:meth:`encode`); the loaders batch it with
@@ -342,7 +373,7 @@ class LabelledDataModule(HFDataModule):
                 values, feature = [value for row in values for value in row], getattr(feature, "feature", None)
             self._label_set = derive_labels(values, feature, column, hp.get("label_names"))
             self.check_label_values(values)
-            log.info("%d labels in column %r: %s", len(self._label_set[0]), column, self._label_set[1])
+            log.info("%d labels in column %r: %s", len(self._label_set[0]), column, preview(self._label_set[1]))
         return self._label_set
 
     def check_label_values(self, values: list[Any]) -> None:
@@ -370,8 +401,8 @@ class LabelledDataModule(HFDataModule):
             hp = self.hparams
             source = "label_names" if hp.get("label_names") is not None else f"the training split {hp.train_split!r}"
             raise ValueError(
-                f"split {split!r} has {what}(s) {sorted(unknown, key=str)[:20]} that {source} does not name; "
-                f"known {what}s: {self.label_names}"
+                f"split {split!r} has {what}(s) {preview(sorted(unknown, key=str))} that {source} does not name; "
+                f"known {what}s: {preview(self.label_names)}"
             )
         return [index[value] for value in values]
 

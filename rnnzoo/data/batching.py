@@ -16,12 +16,75 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from rnnzoo.batches import pad_sequences  # noqa: F401 - re-exported: the old home of pad_sequences
 
 
-class BucketBatchSampler(BatchSampler):
+class ResumableBatchSampler(BatchSampler):
+    """A ``BatchSampler`` that can restart an epoch at any batch, exactly (Lightning's ``state_dict`` protocol).
+
+    Its random draws come from its own ``generator`` (share it with the index sampler), so an
+    epoch's order depends on that generator's state alone. :meth:`state_dict` holds the
+    generator's state at the start of the epoch being read and how many batches of it were
+    yielded; after :meth:`load_state_dict`, the next iteration draws that epoch again and skips
+    what was yielded (or, when the epoch had ended, goes on with the next one).
+
+    Args:
+        sampler: yields dataset indices.
+        batch_size: indices per batch.
+        drop_last: drop the last, smaller batch.
+        generator: the random generator of this sampler (and of ``sampler``); None uses torch's
+            global one, which a resumed run cannot replay.
+    """
+
+    def __init__(
+        self,
+        sampler: Sampler[int] | Sequence[int],
+        batch_size: int,
+        drop_last: bool,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(sampler, batch_size, drop_last)
+        self.generator = generator
+        self._epoch_start: Tensor | None = None
+        self._position = 0
+        self._resume: dict[str, Any] | None = None
+
+    def epoch_batches(self) -> Iterator[list[int]]:
+        """Hook: one epoch's batches, every random draw from :attr:`generator`."""
+        return super().__iter__()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        """This epoch's batches, from where :meth:`load_state_dict` said (the start, otherwise)."""
+        skip, state, self._resume = 0, self._resume, None
+        if state is not None:
+            if self.generator is not None and state.get("generator") is not None:
+                self.generator.set_state(state["generator"])
+            skip = state["position"]
+        while True:
+            self._epoch_start = None if self.generator is None else self.generator.get_state()
+            self._position = 0
+            for batch in self.epoch_batches():
+                self._position += 1
+                if self._position > skip:
+                    yield batch
+            if self._position > skip or not skip:
+                return
+            skip = 0  # the saved epoch had ended: the next one starts now
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"generator": state at the start of this epoch, "position": batches of it yielded}``."""
+        current = None if self.generator is None else self.generator.get_state()
+        return {"generator": current if self._epoch_start is None else self._epoch_start, "position": self._position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Make the next iteration continue the epoch ``state`` describes (see :meth:`state_dict`)."""
+        self._resume = dict(state)
+
+
+class BucketBatchSampler(ResumableBatchSampler):
     """Batches of indices whose sequences have similar lengths.
 
     Args:
@@ -34,6 +97,7 @@ class BucketBatchSampler(BatchSampler):
         pool_batches: batches per sorted pool; larger pools pad less but mix less.
         shuffle: shuffle the batches of each pool (training); False keeps them in
             length order (evaluation).
+        generator: the random generator of the shuffling (see :class:`ResumableBatchSampler`).
     """
 
     def __init__(
@@ -44,8 +108,9 @@ class BucketBatchSampler(BatchSampler):
         lengths: Sequence[int] | None = None,
         pool_batches: int = 100,
         shuffle: bool = True,
+        generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(sampler, batch_size, drop_last)
+        super().__init__(sampler, batch_size, drop_last, generator)
         if lengths is None:
             raise ValueError("BucketBatchSampler needs the lengths of the sequences")
         if pool_batches <= 0:
@@ -54,7 +119,7 @@ class BucketBatchSampler(BatchSampler):
         self.pool_batches = pool_batches
         self.shuffle = shuffle
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def epoch_batches(self) -> Iterator[list[int]]:
         """Yield batches: pools of indices from the sampler, sorted by length, cut, shuffled."""
         indices = list(self.sampler)
         pool_size = self.batch_size * self.pool_batches
@@ -64,7 +129,9 @@ class BucketBatchSampler(BatchSampler):
             batches = [pool[i : i + self.batch_size].tolist() for i in range(0, len(pool), self.batch_size)]
             if self.drop_last and len(batches[-1]) < self.batch_size:
                 batches.pop()
-            order = torch.randperm(len(batches)).tolist() if self.shuffle else range(len(batches))
+            order = range(len(batches))
+            if self.shuffle:
+                order = torch.randperm(len(batches), generator=self.generator).tolist()
             for index in order:
                 yield batches[index]
 
@@ -78,6 +145,55 @@ class BucketBatchSampler(BatchSampler):
         return count
 
 
+class ResumableLoader(DataLoader):
+    """A ``DataLoader`` that Lightning can checkpoint mid-epoch and restart exactly where it was.
+
+    It follows Lightning's stateful-loader protocol (``state_dict`` / ``load_state_dict``, saved
+    in every checkpoint): its state is the batches it delivered this epoch and the state of what
+    decides their order, its batch sampler (a :class:`ResumableBatchSampler`) or its iterable
+    dataset (such as :class:`~rnnzoo.data.language_model.ContiguousChunks`). Counting here, not
+    in the sampler, keeps the position right when worker processes read ahead.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._delivered = 0
+        self._resume_at: int | None = None
+
+    @property
+    def order_source(self) -> Any:
+        """What decides the order of the batches and can restart it: the batch sampler or the dataset."""
+        for source in (self.batch_sampler, self.dataset):
+            if callable(getattr(source, "state_dict", None)) and callable(getattr(source, "load_state_dict", None)):
+                return source
+        raise TypeError(
+            "a ResumableLoader needs a batch sampler or an iterable dataset with state_dict and load_state_dict, "
+            f"got {type(self.batch_sampler).__name__} over {type(self.dataset).__name__}"
+        )
+
+    def __iter__(self) -> Iterator[Any]:
+        """The batches of this epoch (the rest of the saved one after :meth:`load_state_dict`)."""
+        start, self._resume_at = self._resume_at or 0, None
+        self._delivered = start if start < len(self) else 0  # a saved epoch that had ended: a new one
+        for batch in super().__iter__():
+            self._delivered += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"delivered": batches delivered this epoch, "source": the order source's state}``."""
+        return {"delivered": self._delivered, "source": self.order_source.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the epoch ``state`` describes at the next iteration."""
+        self.order_source.load_state_dict({**state["source"], "position": state["delivered"]})
+        self._resume_at = state["delivered"]
+
+
+def seeded_generator() -> torch.Generator:
+    """A generator of its own for a loader, seeded from torch's seed (``seed_everything`` makes it fixed)."""
+    return torch.Generator().manual_seed(torch.initial_seed())
+
+
 def length_batched_loader(
     data: Dataset,
     lengths: Sequence[int],
@@ -87,8 +203,11 @@ def length_batched_loader(
     bucketing: bool = True,
     pool_batches: int = 100,
     num_workers: int = 0,
-) -> DataLoader:
-    """The DataLoader every sequence data module uses: shuffled for training, bucketed by length.
+) -> ResumableLoader:
+    """The DataLoader every sequence data module uses: shuffled for training, bucketed by length, resumable.
+
+    Its order comes from a generator of its own (see :func:`seeded_generator`), saved with the
+    position in checkpoints, so a resumed run reads the rest of its epoch exactly.
 
     Args:
         data: a map-style dataset.
@@ -100,8 +219,14 @@ def length_batched_loader(
         pool_batches: batches per sorted pool when bucketing.
         num_workers: DataLoader worker processes.
     """
-    sampler = RandomSampler(data) if train else SequentialSampler(data)
-    if not bucketing:
-        return DataLoader(data, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn, num_workers=num_workers)
-    batches = BucketBatchSampler(sampler, batch_size, False, lengths, pool_batches=pool_batches, shuffle=train)
-    return DataLoader(data, batch_sampler=batches, collate_fn=collate_fn, num_workers=num_workers)
+    generator = seeded_generator()
+    sampler = RandomSampler(data, generator=generator) if train else SequentialSampler(data)
+    if bucketing:
+        batches: BatchSampler = BucketBatchSampler(
+            sampler, batch_size, False, lengths, pool_batches=pool_batches, shuffle=train, generator=generator
+        )
+    else:
+        batches = ResumableBatchSampler(sampler, batch_size, False, generator)
+    return ResumableLoader(
+        data, batch_sampler=batches, collate_fn=collate_fn, num_workers=num_workers, generator=generator
+    )

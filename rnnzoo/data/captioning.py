@@ -72,7 +72,9 @@ class CategorySequenceDataModule(LabelledDataModule):
         train_split: split the tokenizer and model are trained on.
         val_split: split for validation (carved from train when missing).
         test_split: split for testing.
-        val_fraction: share of the training split carved off for validation.
+        val_fraction: share of the training split carved off for validation when the dataset lacks
+            ``val_split``; None carves 10 % only for the default ``validation`` (a named split that
+            is absent is then an error: a misspelling never takes a part of train).
         seed: seed of that carving.
         tokenizer: ``char`` or ``word``.
         max_length: texts are cut to this many tokens.
@@ -93,7 +95,7 @@ class CategorySequenceDataModule(LabelledDataModule):
         train_split: str = "train",
         val_split: str = "validation",
         test_split: str = "test",
-        val_fraction: float = 0.1,
+        val_fraction: float | None = None,
         seed: int = 0,
         tokenizer: Literal["char", "word"] = "char",
         max_length: int = 40,
@@ -104,7 +106,7 @@ class CategorySequenceDataModule(LabelledDataModule):
         super().__init__()
         if tokenizer not in ("char", "word"):
             raise ValueError(f"tokenizer must be 'char' or 'word', got {tokenizer!r}")
-        if not 0.0 < val_fraction < 1.0:
+        if val_fraction is not None and not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         self.save_hyperparameters()
         self._tokenizer: Tokenizer | None = None
@@ -195,7 +197,9 @@ class ImageCaptionDataModule(HFDataModule):
         train_split: split the tokenizer and model are trained on.
         val_split: split for validation (carved from train when missing).
         test_split: split for testing.
-        val_fraction: share of the training split carved off for validation.
+        val_fraction: share of the training split carved off for validation when the dataset lacks
+            ``val_split``; None carves 10 % only for the default ``validation`` (a named split that
+            is absent is then an error: a misspelling never takes a part of train).
         seed: seed of that carving.
         image_size: side length images are resized to.
         image_channels: channels every image must have.
@@ -221,7 +225,7 @@ class ImageCaptionDataModule(HFDataModule):
         train_split: str = "train",
         val_split: str = "validation",
         test_split: str = "test",
-        val_fraction: float = 0.1,
+        val_fraction: float | None = None,
         seed: int = 0,
         image_size: int = 32,
         image_channels: int = 3,
@@ -235,7 +239,7 @@ class ImageCaptionDataModule(HFDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__()
-        if not 0.0 < val_fraction < 1.0:
+        if val_fraction is not None and not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         self.save_hyperparameters()
         self.caption_columns = [caption_column] if isinstance(caption_column, str) else list(caption_column)

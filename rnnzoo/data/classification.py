@@ -64,7 +64,9 @@ class ClassificationDataModule(LabelledDataModule):
         train_split: split the tokenizer and model are trained on.
         val_split: split for validation (carved from train when the dataset lacks it).
         test_split: split for testing.
-        val_fraction: share of the training split carved off for validation when needed.
+        val_fraction: share of the training split carved off for validation when the dataset lacks
+            ``val_split``; None carves 10 % only for the default ``validation`` (a named split that
+            is absent is then an error: a misspelling never takes a part of train).
         seed: seed of that carving.
         tokenizer: ``word``, ``bpe`` or ``char``.
         pretrained_tokenizer: reuse the tokenizer of a pretrained model (bundled name,
@@ -99,7 +101,7 @@ class ClassificationDataModule(LabelledDataModule):
         train_split: str = "train",
         val_split: str = "validation",
         test_split: str = "test",
-        val_fraction: float = 0.1,
+        val_fraction: float | None = None,
         seed: int = 0,
         tokenizer: Literal["word", "bpe", "char"] = "word",
         pretrained_tokenizer: str | None = None,
@@ -125,7 +127,7 @@ class ClassificationDataModule(LabelledDataModule):
                 raise ValueError(f"{option} must be a positive integer, got {value}")
         if max_length is not None and max_length <= 0:
             raise ValueError(f"max_length must be a positive number of tokens or None, got {max_length}")
-        if not 0.0 < val_fraction < 1.0:
+        if val_fraction is not None and not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         check_vocabulary_extension(extend_vocabulary, max_new_words, tokenizer, pretrained_tokenizer)
         self.save_hyperparameters()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -13,6 +14,11 @@ from datasets.exceptions import DatasetGenerationError
 from rnnzoo.tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
+
+DEFAULT_VAL_SPLIT = "validation"
+"""The validation split's default name: when a dataset lacks it, no split was named and one is carved."""
+DEFAULT_VAL_FRACTION = 0.1
+"""The share of train carved for validation when no split was named and no ``val_fraction`` given."""
 
 
 def load_splits(dataset: str, name: str | None = None, revision: str | None = None) -> DatasetDict:
@@ -114,11 +120,27 @@ def pretrained_tokenizer(source: str) -> Tokenizer:
 
 
 def with_validation(
-    splits: DatasetDict, dataset: str, train_split: str, val_split: str, fraction: float, seed: int
+    splits: DatasetDict, dataset: str, train_split: str, val_split: str, fraction: float | None, seed: int
 ) -> DatasetDict:
-    """``splits``, or when it has no ``val_split``, one carved from ``train_split`` with a fixed seed (logged)."""
+    """``splits``, or when it has no ``val_split``, one carved from ``train_split`` with a fixed seed (logged).
+
+    Carves only when asked: when no split was named (``val_split`` is the default
+    ``"validation"``, carving :data:`DEFAULT_VAL_FRACTION`) or a ``fraction`` is given. A named
+    split that is absent is otherwise an error, so a misspelled name never takes a part of train.
+
+    Raises:
+        KeyError: for an absent ``val_split`` that was named and not asked to be carved.
+    """
     if val_split in splits:
         return splits
+    if fraction is None and val_split != DEFAULT_VAL_SPLIT:
+        close = difflib.get_close_matches(val_split, list(splits), n=1)
+        hint = f"Did you mean {close[0]!r}? " if close else ""
+        raise KeyError(
+            f"dataset {dataset!r} has no split {val_split!r} (val_split); its splits are {sorted(splits)}. {hint}"
+            f"Name one of them, or set val_fraction (e.g. 0.1) to carve {val_split!r} out of {train_split!r}."
+        )
+    fraction = DEFAULT_VAL_FRACTION if fraction is None else fraction
     parts = splits[train_split].train_test_split(test_size=fraction, seed=seed)
     log.warning(
         "dataset %r has no split %r: carved %d rows (%.0f%%) of %r for it with seed %d",

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from rnnzoo.batches import TokenChunk
 from rnnzoo.data.base import HFDataModule
+from rnnzoo.data.batching import ResumableLoader, seeded_generator
 from rnnzoo.data.hf import pretrained_tokenizer
 from rnnzoo.tokenizers import CharTokenizer, Tokenizer
 
@@ -24,6 +25,10 @@ class ContiguousChunks(IterableDataset):
     each row as one continuous text (as in pytorch/examples' word_language_model).
     Each item is a whole batch, a :class:`~rnnzoo.batches.TokenChunk` ``(inputs [B, t], targets [B, t])`` with
     ``t = steps`` except perhaps for the last one; targets are inputs shifted by one.
+
+    It follows Lightning's stateful protocol: :meth:`state_dict` is the number of chunks yielded
+    in this pass, and after :meth:`load_state_dict` the next pass starts at the chunk after
+    them (from the first chunk again if the saved pass had ended).
 
     Args:
         tokens: ``[N]`` the whole stream.
@@ -41,16 +46,31 @@ class ContiguousChunks(IterableDataset):
             )
         self.rows = tokens[: batch_size * row_length].view(batch_size, row_length)
         self.steps = steps
+        self._position = 0
+        self._resume_at: int | None = None
 
     def __len__(self) -> int:
         """Number of chunks (batches)."""
         return -(-(self.rows.shape[1] - 1) // self.steps)
 
     def __iter__(self) -> Iterator[TokenChunk]:
-        """Yield ``(inputs, targets)`` chunks in order."""
-        for start in range(0, self.rows.shape[1] - 1, self.steps):
-            end = min(start + self.steps, self.rows.shape[1] - 1)
+        """Yield ``(inputs, targets)`` chunks in order (from the saved position after :meth:`load_state_dict`)."""
+        first, self._resume_at = self._resume_at or 0, None
+        first = first if first < len(self) else 0
+        last = self.rows.shape[1] - 1
+        for index in range(first, len(self)):
+            start = index * self.steps
+            end = min(start + self.steps, last)
+            self._position = index + 1
             yield TokenChunk(self.rows[:, start:end], self.rows[:, start + 1 : end + 1])
+
+    def state_dict(self) -> dict[str, int]:
+        """``{"position": chunks yielded in this pass}``."""
+        return {"position": self._position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Start the next pass after the first ``state["position"]`` chunks."""
+        self._resume_at = int(state["position"])
 
 
 class LanguageModelDataModule(HFDataModule):
@@ -156,8 +176,9 @@ class LanguageModelDataModule(HFDataModule):
     def _loader(self, split: str, train: bool) -> DataLoader:
         batch_size = self.hparams.batch_size if train else self.hparams.eval_batch_size
         chunks = ContiguousChunks(self.encoded_split(split), batch_size, self.hparams.tbptt_steps)
-        # Items are whole batches already, in an order that matters: no sampler, no shuffling.
-        return DataLoader(chunks, batch_size=None)
+        # Items are whole batches already, in an order that matters: no sampler, no shuffling. The loader
+        # saves the stream position in checkpoints (the model saves the state carried to the next chunk).
+        return ResumableLoader(chunks, batch_size=None, generator=seeded_generator())
 
     def predict_dataloader(self) -> DataLoader:
         """The test split, for per-character scores."""

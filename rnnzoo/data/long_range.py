@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 from rnnzoo.batches import collate_frames
-from rnnzoo.data.base import HFDataModule
+from rnnzoo.data.base import HFDataModule, check_finite
 
 
 def adding_problem(count: int, length: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -51,7 +51,10 @@ class FrameDataModule(HFDataModule):
     def encode(self, split: str) -> TensorDataset:
         """The frames and targets of ``split`` (every split is made together, once)."""
         if split not in self.encoded:
-            self.encoded.update(self.make_splits())
+            made = self.make_splits()
+            for name, rows in made.items():
+                check_finite(rows.tensors[0], name)
+            self.encoded.update(made)
         return self.encoded[split]
 
 

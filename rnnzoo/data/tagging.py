@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from rnnzoo.batches import TaggingBatch, collate_tagging
-from rnnzoo.data.base import EncodedRows, LabelledDataModule, check_vocabulary_extension
+from rnnzoo.data.base import EncodedRows, LabelledDataModule, check_finite, check_vocabulary_extension
 from rnnzoo.data.hf import column_values
 from rnnzoo.data_state import DataState
 from rnnzoo.frames import MEAN_OPTION, STD_OPTION, frame_statistics, normalize_frames
@@ -134,7 +134,9 @@ class TaggingDataModule(LabelledDataModule):
         train_split: split the vocabularies and model are trained on.
         val_split: split for validation (carved from train when the dataset lacks it).
         test_split: split for testing.
-        val_fraction: share of the training split carved off for validation when needed.
+        val_fraction: share of the training split carved off for validation when the dataset lacks
+            ``val_split``; None carves 10 % only for the default ``validation`` (a named split that
+            is absent is then an error: a misspelling never takes a part of train).
         seed: seed of that carving.
         lowercase: fold case for the word vocabulary (the characters keep it).
         min_freq: words seen fewer times in training become ``<unk>``.
@@ -171,7 +173,7 @@ class TaggingDataModule(LabelledDataModule):
         train_split: str = "train",
         val_split: str = "validation",
         test_split: str = "test",
-        val_fraction: float = 0.1,
+        val_fraction: float | None = None,
         seed: int = 0,
         lowercase: bool = True,
         min_freq: int = 1,
@@ -191,7 +193,7 @@ class TaggingDataModule(LabelledDataModule):
         for option, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if value <= 0:
                 raise ValueError(f"{option} must be a positive integer, got {value}")
-        if not 0.0 < val_fraction < 1.0:
+        if val_fraction is not None and not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         if tbptt_steps is not None and tbptt_steps <= 0:
             raise ValueError(f"tbptt_steps must be a positive number of steps per chunk (or None), got {tbptt_steps}")
@@ -313,7 +315,9 @@ class TaggingDataModule(LabelledDataModule):
                     f"row {position} of split {split!r} has frames of {sorted(sizes, key=str)} features; "
                     f"every frame must hold {size} features, as in the training split"
                 )
-        return [torch.tensor(row, dtype=torch.float) for row in rows]
+        frames = [torch.tensor(row, dtype=torch.float) for row in rows]
+        check_finite(frames, split, positions)
+        return frames
 
     def encode(self, split: str) -> EncodedRows:
         """Inputs, character ids (None for frames) and tag indices of ``split``; empty rows are dropped."""

@@ -19,10 +19,11 @@ A task implements a few hooks: :meth:`training_loss`, :meth:`evaluate`,
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
-from collections.abc import Iterator, Sized
+from collections.abc import Callable, Iterator, Sized
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,16 +35,21 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import OneCycleLR
 from torchmetrics import MeanMetric, Metric, MetricCollection
 
 from rnnzoo._version import __version__
 from rnnzoo.cells import RecurrentBackbone, build_cell
+from rnnzoo.checkpointing import rng_states, set_rng_states
 from rnnzoo.data_state import DataState
 from rnnzoo.embeddings import Coverage, load_vectors
 from rnnzoo.gradients import global_grad_norm
 from rnnzoo.nn.embedding import PretrainedEmbedding, vector_words
-from rnnzoo.serialization import FORMAT, check_format, class_path, import_class
+from rnnzoo.serialization import FORMAT, check_format, class_path, import_class, read_checkpoint
 from rnnzoo.tokenizers import Tokenizer
+
+LOSS_CHECK_EVERY = 50
+"""On an accelerator, the training loss is checked for NaN or inf every this many steps (on the CPU: every step)."""
 
 STAGES = ("val", "test")
 """The stages whose metrics are accumulated over an epoch and logged at its end."""
@@ -100,6 +106,8 @@ class RNNTask(
         self.scheduler_factory = scheduler
         self.data_state = DataState()
         self.metrics = self.stage_metrics()
+        self._resumed_rng: dict[str, Any] | None = None
+        self._losses_finite: Tensor | None = None
 
     @staticmethod
     def build_backbone(cell: str, input_size: int, hidden_size: int, **options: Any) -> RecurrentBackbone:
@@ -268,10 +276,41 @@ class RNNTask(
         return {}
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        """The training loss, logged as ``train_loss``."""
+        """The training loss, logged as ``train_loss``.
+
+        Raises:
+            RuntimeError: when the loss is NaN or infinite: the run stops before its weights do.
+        """
         loss = self.training_loss(batch)
+        self.watch_loss(loss.detach(), batch_idx)
         self.log("train_loss", loss, prog_bar=True)
         return loss
+
+    def watch_loss(self, loss: Tensor, batch_idx: int) -> None:
+        """Stop the run at a NaN or infinite training loss, before its weights or a checkpoint take it.
+
+        On the CPU every step is checked (free). Elsewhere reading the loss waits for the device, so
+        the steps' results are gathered on it and read every :data:`LOSS_CHECK_EVERY` steps and
+        before every checkpoint (:meth:`check_losses`): no checkpoint of a diverged run is written.
+
+        Raises:
+            RuntimeError: naming the step, and what to change.
+        """
+        finite = torch.isfinite(loss)
+        if loss.device.type == "cpu":
+            if not bool(finite):
+                where = f"is {loss.item()} at step {self.global_step} (batch {batch_idx} of epoch {self.current_epoch})"
+                raise RuntimeError(non_finite_loss_message(where))
+            return
+        self._losses_finite = finite if self._losses_finite is None else self._losses_finite & finite
+        if self.global_step % LOSS_CHECK_EVERY == 0:
+            self.check_losses()
+
+    def check_losses(self) -> None:
+        """Raise if a training loss gathered since the last check was NaN or infinite (see :meth:`watch_loss`)."""
+        finite, self._losses_finite = self._losses_finite, None
+        if finite is not None and not bool(finite):
+            raise RuntimeError(non_finite_loss_message(f"turned NaN or infinite by step {self.global_step}"))
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         """Accumulate the validation metrics."""
@@ -326,12 +365,57 @@ class RNNTask(
         )
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer)
+        scheduler = self.build_scheduler(optimizer)
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             config = {"scheduler": scheduler, "monitor": "val_loss", "interval": "epoch"}
         else:
             config = {"scheduler": scheduler, "interval": "step"}
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def build_scheduler(self, optimizer: Optimizer) -> Any:
+        """The injected scheduler; a ``OneCycleLR`` given no length gets the run's (``estimated_stepping_batches``).
+
+        Raises:
+            ValueError: for a one-cycle schedule given no length in a run of unknown length.
+        """
+        assert self.scheduler_factory is not None
+        built, options = factory_target(self.scheduler_factory)
+        unsized = all(options.get(name) is None for name in ("total_steps", "epochs", "steps_per_epoch"))
+        if built is not None and issubclass(built, OneCycleLR) and unsized:
+            return self.scheduler_factory(optimizer, total_steps=self.run_steps("OneCycleLR needs its total_steps"))
+        return self.scheduler_factory(optimizer)
+
+    def run_steps(self, why: str) -> int:
+        """The optimizer steps this run will take (``trainer.estimated_stepping_batches``).
+
+        Raises:
+            ValueError: naming ``why`` when the run has no known length (only ``max_time``, or endless data).
+        """
+        steps = self.trainer.estimated_stepping_batches
+        if not math.isfinite(steps):
+            raise ValueError(f"{why}, but this run has no known length: set trainer.max_steps or max_epochs")
+        return int(steps)
+
+    def on_train_start(self) -> None:
+        """Resume the random generators of a resumed run; refuse a one-cycle schedule shorter than the run."""
+        rng, self._resumed_rng = self._resumed_rng, None
+        if rng is not None and self.trainer.ckpt_path is not None:
+            set_rng_states(rng)
+        self.check_schedule_length()
+
+    def check_schedule_length(self) -> None:
+        """Refuse, before the first step, a one-cycle schedule shorter than the run (it would stop the run midway)."""
+        for config in self.trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if isinstance(scheduler, OneCycleLR) and config.interval == "step":
+                steps = self.run_steps("the one-cycle schedule must cover the whole run")
+                if scheduler.total_steps < steps:
+                    raise ValueError(
+                        f"OneCycleLR's total_steps ({scheduler.total_steps}) is shorter than this run ({steps} "
+                        "optimizer steps), which would stop it at step "
+                        f"{scheduler.total_steps + 1}: drop total_steps from the scheduler (rnnzoo derives it from "
+                        f"the run) or set it to at least {steps}"
+                    )
 
     # One inference API: predict() from Python, predict_step() under a Trainer, the CLI and serving.
 
@@ -396,19 +480,26 @@ class RNNTask(
     # Checkpoints carry the data state; artifacts too (save_pretrained and push_to_hub from ModelHubMixin).
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the data state, the task class and the format version with the weights."""
+        """Store the data state, the task class and the format version with the weights (never of a diverged run)."""
+        self.check_losses()
         checkpoint["rnnzoo"] = {
             "format": FORMAT,
             "version": __version__,
             "task": class_path(type(self)),
             "data_state": self.data_state.to_dict(),
+            "rng": rng_states(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the data state; refuse checkpoints from a newer, unknown format."""
+        """Restore the data state; refuse checkpoints from a newer, unknown format.
+
+        The random generators' states are kept for :meth:`on_train_start`, which restores them
+        when the checkpoint resumes a run (``fit --ckpt_path``), and only then.
+        """
         stored = checkpoint.get("rnnzoo", {})
         check_format(stored.get("format"), "this checkpoint", stored.get("version"))
         self.data_state = DataState.from_dict(stored.get("data_state", stored))  # format 1 kept the fields flat
+        self._resumed_rng = stored.get("rng")
 
     def _save_pretrained(self, save_directory: Path) -> None:
         """Write ``model.safetensors``, ``tokenizer.json`` and ``config.json`` (called by ``save_pretrained``)."""
@@ -453,6 +544,28 @@ class RNNTask(
         return read_artifact(resolve(source, revision), expected=cls, map_location=map_location)
 
 
+def factory_target(factory: Callable[..., Any]) -> tuple[type | None, dict[str, Any]]:
+    """The class an optimizer or scheduler factory builds and the keyword arguments it holds.
+
+    Reads classes and ``functools.partial`` objects (what the command line makes); ``(None, {})``
+    for other callables, whose result is only checked once built.
+    """
+    if isinstance(factory, type):
+        return factory, {}
+    if isinstance(factory, functools.partial):
+        built = next((item for item in (factory.func, *factory.args) if isinstance(item, type)), None)
+        return built, dict(factory.keywords)
+    return None, {}
+
+
+def non_finite_loss_message(where: str) -> str:
+    """The message of a run stopped by a NaN or infinite loss (``where``: what the loss did, and when)."""
+    return (
+        f"the training loss {where}: the run stops, and writes no checkpoint of it (those written are from before). "
+        "Lower the learning rate, clip gradients (trainer.gradient_clip_val) or check the data for NaN or inf"
+    )
+
+
 def data_state_of(datamodule: Any) -> DataState:
     """A data module's :class:`DataState`: its ``data_state()``, or, for other data modules, their attributes.
 
@@ -495,16 +608,18 @@ def bits(loss: Tensor) -> Tensor:
 def load_task(ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu") -> RNNTask:
     """Load any rnnzoo task from a Lightning checkpoint, its data state included.
 
-    The task class is read from the checkpoint, so callers need not know it.
+    The task class is read from the checkpoint, so callers need not know it. The file is read as
+    plain data only (``weights_only=True``): a crafted checkpoint cannot run code here.
 
     Raises:
         FileNotFoundError: when there is no file at ``ckpt_path``.
-        ValueError: for a file that is not an rnnzoo checkpoint.
+        ValueError: for a file that is not a readable rnnzoo checkpoint (see :func:`read_checkpoint`).
     """
-    if not os.path.isfile(ckpt_path):
-        raise FileNotFoundError(f"no checkpoint at {str(ckpt_path)!r}")
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    task = checkpoint.get("rnnzoo", {}).get("task") if isinstance(checkpoint, dict) else None
-    if task is None:
+    checkpoint = read_checkpoint(ckpt_path)
+    task = checkpoint.get("rnnzoo", {}).get("task")
+    if not isinstance(task, str):
         raise ValueError(f"{str(ckpt_path)!r} is not an rnnzoo checkpoint (it names no rnnzoo task)")
-    return import_class(task).load_from_checkpoint(ckpt_path, map_location=map_location)
+    task_class = import_class(task)
+    if not (isinstance(task_class, type) and issubclass(task_class, RNNTask)):
+        raise ValueError(f"{str(ckpt_path)!r} names {task!r}, which is not an rnnzoo task")
+    return task_class.load_from_checkpoint(ckpt_path, map_location=map_location, weights_only=True)

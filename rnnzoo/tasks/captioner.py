@@ -38,6 +38,7 @@ from torchmetrics import MeanMetric
 
 from rnnzoo.batches import CaptionBatch
 from rnnzoo.decoding import GenerationConfig
+from rnnzoo.errors import preview
 from rnnzoo.images import IMAGENET_MEAN, IMAGENET_STD, load_image, prepare_image
 from rnnzoo.metrics import BLEU
 from rnnzoo.nn.attention import Attention
@@ -346,7 +347,9 @@ class Captioner(GenerativeTask):
         index = {name: position for position, name in enumerate(names)}
         unknown = [c for c in conditions if not isinstance(c, int) and str(c) not in index]
         if unknown:
-            raise KeyError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {unknown}; known: {names}")
+            raise KeyError(
+                f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {preview(unknown)}; known: {preview(names)}"
+            )
         ids = [c if isinstance(c, int) else index[str(c)] for c in conditions]
         bad = [i for i in ids if not 0 <= i < count]
         if bad:

@@ -10,6 +10,8 @@ still sees all the context before it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -26,7 +28,8 @@ class TruncatedBPTT:
     """Mixin of a :class:`~rnnzoo.tasks.RNNTask` (put it first among the bases) that carries state between chunks.
 
     The states live in ``carried_states`` (by stage: ``train``, ``val``, ``test``, ``predict``)
-    and are reset to None (h_0 = 0) at the start of every epoch of their stage.
+    and are reset to None (h_0 = 0) at the start of every epoch of their stage. The training
+    state travels in checkpoints, so a run resumed mid-epoch reads on exactly as it would have.
     """
 
     @property
@@ -65,9 +68,25 @@ class TruncatedBPTT:
         self._carried[stage] = None
 
     def on_train_epoch_start(self) -> None:
-        """Each epoch reads its sequences from their start, from h_0 = 0."""
-        self.reset_carried_state("train")
+        """Each epoch reads its sequences from their start, from h_0 = 0 (a resumed one from its checkpoint's state)."""
+        self._carried["train"] = self.__dict__.pop("_resumed_carry", None)
         super().on_train_epoch_start()
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        """The first batch of an epoch starts from h_0 = 0, even in a run resumed from the end of an epoch."""
+        if batch_idx == 0:
+            self.reset_carried_state("train")
+        return super().training_step(batch, batch_idx)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Also store the training state carried to the next chunk: a resumed run goes on from it exactly."""
+        super().on_save_checkpoint(checkpoint)
+        checkpoint.setdefault("rnnzoo", {})["carried_state"] = self._carried.get("train")
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the carried training state for the resumed epoch (:meth:`on_train_epoch_start`)."""
+        super().on_load_checkpoint(checkpoint)
+        self.__dict__["_resumed_carry"] = checkpoint.get("rnnzoo", {}).get("carried_state")
 
     def on_validation_epoch_start(self) -> None:
         """Validation reads its sequences from h_0 = 0 (with fresh metrics)."""

@@ -313,3 +313,74 @@ def test_a_carved_validation_split_is_made_once_from_the_loaded_splits(toy, monk
     data.setup("test")
     assert len(loads) == 1 and isinstance(data.splits, DatasetDict)
     assert (len(data.splits["train"]), len(data.splits["dev"])) == (9, 3)
+
+
+# A misspelled validation split is refused, never carved out of train.
+
+
+@pytest.mark.parametrize("kind", ["classification", "tagging", "category"])
+def test_a_misspelled_val_split_is_refused_not_carved(kind, toy):
+    data = MODULES[kind](str(toy), val_split="valdation")
+    with pytest.raises(
+        KeyError, match=r"no split 'valdation' \(val_split\).*Did you mean 'validation'\?.*val_fraction"
+    ):
+        data.setup("fit")
+
+
+@pytest.mark.parametrize("kind", ["classification", "tagging", "category"])
+def test_an_absent_val_split_is_carved_when_asked_or_when_none_was_named(kind, tmp_path):
+    folder = write_jsonl(tmp_path / "no_validation", {"train": rows(12), "test": rows(6)})
+    default = MODULES[kind](str(folder))  # no split named: 10 % of train, as before
+    default.setup("fit")
+    assert len(default.splits["validation"]) == 2 and len(default.splits["train"]) == 10
+    asked = MODULES[kind](str(folder), val_split="holdout", val_fraction=0.25)
+    asked.setup("fit")
+    assert len(asked.splits["holdout"]) == 3
+
+
+# NaN or inf in frame inputs: refused when the split is encoded.
+
+
+def test_nan_or_inf_in_frame_features_is_refused_naming_the_rows(tmp_path):
+    train = rows(12)
+    train[3]["frames"] = [[float("nan"), 1.0]] * len(train[3]["tokens"])
+    train[7]["frames"][0] = [float("inf"), 0.0]
+    folder = write_jsonl(tmp_path / "frames", {"train": train, "validation": rows(6), "test": rows(6)})
+    data = MODULES["tagging_frames"](str(folder))
+    with pytest.raises(
+        ValueError, match=r"split 'train' has NaN or infinite frame features in 2 row\(s\), by position \[3, 7\]"
+    ):
+        data.setup("fit")
+
+
+def test_nan_in_generated_frames_is_refused(monkeypatch):
+    data = AddingProblemDataModule(length=4, train_size=8, val_size=4, test_size=4)
+    real = data.make_splits
+
+    def with_a_nan():
+        splits = real()
+        splits["validation"].tensors[0][2, 1, 0] = float("nan")
+        return splits
+
+    monkeypatch.setattr(data, "make_splits", with_a_nan)
+    with pytest.raises(
+        ValueError, match=r"split 'validation' has NaN or infinite frame features in 1 row\(s\), by position \[2\]"
+    ):
+        data.setup("fit")
+
+
+# Error messages built from data are capped.
+
+
+def test_a_text_column_taken_for_labels_gives_a_short_message(tmp_path):
+    """Every text is a label: the validation texts are all unknown labels, and the message stays short."""
+
+    def long_rows(start, count):
+        return [{"text": f"review {i} " + "word " * 200, "label": i % 2} for i in range(start, start + count)]
+
+    splits = {"train": long_rows(0, 300), "validation": long_rows(300, 50), "test": long_rows(350, 5)}
+    folder = write_jsonl(tmp_path / "long", splits)
+    data = ClassificationDataModule(str(folder), label_column="text")
+    with pytest.raises(ValueError, match=r"has label\(s\) \[.*\.\.\. and \d+ more\] that the training split") as error:
+        data.setup("fit")
+    assert len(str(error.value)) < 1500
