@@ -192,7 +192,10 @@ class TextTokenizer(Tokenizer):
         tokenizer.pre_tokenizer = pre_tokenizer
         if decoder is not None:
             tokenizer.decoder = decoder
-        tokenizer.train_from_iterator(texts, trainer=trainer)
+        # The trainer counts a special token written in the text (Penn Treebank's ``<unk>``) as a word
+        # and moves it off its reserved id: leave them out of the counts; encoding still maps them.
+        specials = re.compile("|".join(re.escape(token) for token in SPECIAL_TOKENS))
+        tokenizer.train_from_iterator((specials.sub(" ", text) for text in texts), trainer=trainer)
         return cls(tokenizer)
 
     @classmethod
@@ -203,6 +206,7 @@ class TextTokenizer(Tokenizer):
         normalization: str | None = "NFKC",
         min_freq: int = 1,
         max_vocab_size: int | None = None,
+        split_punctuation: bool = True,
     ) -> TextTokenizer:
         """One token per word (runs of letters and digits, or of punctuation).
 
@@ -213,12 +217,16 @@ class TextTokenizer(Tokenizer):
             min_freq: words seen fewer times become ``<unk>``.
             max_vocab_size: keep at most this many entries (special tokens included),
                 the most frequent words first.
+            split_punctuation: split runs of punctuation from letters and digits (``don't`` ->
+                ``don ' t``); False splits on whitespace only, for text that is tokenized already
+                (Penn Treebank's ``n't`` and ``'s`` stay the tokens its published perplexities count).
         """
         trainer = trainers.WordLevelTrainer(
             vocab_size=max_vocab_size or 2**31 - 1, min_frequency=min_freq, special_tokens=list(SPECIAL_TOKENS)
         )
         model = models.WordLevel(unk_token="<unk>")
-        return cls._train(model, trainer, texts, pre_tokenizers.Whitespace(), None, lowercase, normalization)
+        pre_tokenizer = pre_tokenizers.Whitespace() if split_punctuation else pre_tokenizers.WhitespaceSplit()
+        return cls._train(model, trainer, texts, pre_tokenizer, None, lowercase, normalization)
 
     @classmethod
     def train_bpe(
@@ -283,7 +291,8 @@ class TextTokenizer(Tokenizer):
         """
         if self.tokenizer.normalizer is not None:
             text = self.tokenizer.normalizer.normalize_str(text)
-        return [word for word, _ in pre_tokenizers.Whitespace().pre_tokenize_str(text)]
+        pre_tokenizer = self.tokenizer.pre_tokenizer or pre_tokenizers.Whitespace()
+        return [word for word, _ in pre_tokenizer.pre_tokenize_str(text)]
 
     def id_to_token(self, index: int) -> str:
         """The token string of id ``index`` (``<unk>`` and the other special tokens included)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -12,7 +13,9 @@ from rnnzoo.batches import TokenChunk
 from rnnzoo.data.base import HFDataModule
 from rnnzoo.data.batching import ResumableLoader, seeded_generator
 from rnnzoo.data.hf import pretrained_tokenizer
-from rnnzoo.tokenizers import CharTokenizer, Tokenizer
+from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
+
+TOKENIZERS = ("char", "word", "bpe")
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +77,16 @@ class ContiguousChunks(IterableDataset):
 
 
 class LanguageModelDataModule(HFDataModule):
-    """Character-level language-model data from any HuggingFace dataset with a text column.
+    """Character-, word- or BPE-level language-model data from any HuggingFace dataset with a text column.
 
     ``dataset`` is a hub id or a local folder, loaded by the same
-    ``datasets.load_dataset`` call. The rows of each split are joined with
-    newlines into one stream (so the hub's one-row-per-split tiny_shakespeare
-    and a one-line-per-row local copy give the same text). The tokenizer is built
-    from the training split on first use, so :attr:`vocab_size` is known before
-    ``setup()`` and the CLI can pass it to the model.
+    ``datasets.load_dataset`` call. With ``tokenizer: char`` the rows of each split are
+    joined with newlines into one stream (so the hub's one-row-per-split tiny_shakespeare
+    and a one-line-per-row local copy give the same text). With ``word`` or ``bpe`` each
+    row is encoded on its own and, with ``eos_token``, followed by the end-of-sequence
+    token (as Penn Treebank's published perplexities count one ``<eos>`` per sentence).
+    The tokenizer is built from the training split on first use, so :attr:`vocab_size` is
+    known before ``setup()`` and the CLI can pass it to the model.
 
     Args:
         dataset: hub id (``karpathy/tiny_shakespeare``) or local folder.
@@ -100,6 +105,14 @@ class LanguageModelDataModule(HFDataModule):
             training; None (the default) makes such characters an error.
         pretrained_tokenizer: reuse the tokenizer of a pretrained model (bundled name,
             artifact folder or hub repo id) instead of building one: for fine-tuning.
+        tokenizer: ``char`` (one token per character), ``word`` (one per whitespace-separated
+            word, as the text is: no case folding, no normalisation; a word the text writes as
+            ``<unk>`` is the tokenizer's unknown token) or ``bpe`` (byte-level BPE).
+        eos_token: ``<eos>`` to end every row with the end-of-sequence token (``word`` and
+            ``bpe`` only; ``char`` streams separate rows with newlines), None for none.
+        min_freq: ``word``: words seen fewer times in training become ``<unk>``.
+        max_vocab_size: ``word``: keep the most frequent words only; ``bpe``: the vocabulary
+            size (8000 when None).
     """
 
     def __init__(
@@ -116,8 +129,19 @@ class LanguageModelDataModule(HFDataModule):
         tbptt_steps: int = 128,
         unk_token: str | None = None,
         pretrained_tokenizer: str | None = None,
+        tokenizer: str = "char",
+        eos_token: str | None = None,
+        min_freq: int = 1,
+        max_vocab_size: int | None = None,
     ) -> None:
         super().__init__()
+        if tokenizer not in TOKENIZERS:
+            raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {tokenizer!r}")
+        if eos_token is not None and (tokenizer == "char" or eos_token != "<eos>"):
+            raise ValueError(
+                f"eos_token {eos_token!r}: only '<eos>' is supported, with tokenizer word or bpe "
+                "(a char stream separates its rows with newlines)"
+            )
         for option, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if value <= 0:
                 raise ValueError(f"{option} must be a positive integer, got {value}")
@@ -129,13 +153,44 @@ class LanguageModelDataModule(HFDataModule):
 
     @property
     def tokenizer(self) -> Tokenizer:
-        """The character tokenizer, built from the training split on first use."""
+        """The tokenizer, built from the training split on first use (or the pretrained one)."""
         if self._tokenizer is None and self.hparams.pretrained_tokenizer is not None:
             self._tokenizer = pretrained_tokenizer(self.hparams.pretrained_tokenizer)
         if self._tokenizer is None:
-            self._tokenizer = CharTokenizer.from_text(self.text(self.hparams.train_split), self.hparams.unk_token)
-            log.info("built a %d-character vocabulary from split %r", len(self._tokenizer), self.hparams.train_split)
+            self._tokenizer = self._train_tokenizer()
+            log.info(
+                "built a %d-token %s vocabulary from split %r",
+                len(self._tokenizer),
+                self.hparams.tokenizer,
+                self.hparams.train_split,
+            )
         return self._tokenizer
+
+    def _train_tokenizer(self) -> Tokenizer:
+        hp = self.hparams
+        if hp.tokenizer == "char":
+            return CharTokenizer.from_text(self.text(hp.train_split), hp.unk_token)
+        rows = self.rows_of(hp.train_split)
+        if hp.tokenizer == "bpe":
+            return TextTokenizer.train_bpe(rows, vocab_size=hp.max_vocab_size or 8000, normalization=None)
+        tokenizer = TextTokenizer.train_word_level(
+            rows,
+            lowercase=False,
+            normalization=None,
+            min_freq=hp.min_freq,
+            max_vocab_size=hp.max_vocab_size,
+            split_punctuation=False,
+        )
+        if len(tokenizer) <= 4:  # the special tokens alone
+            raise ValueError(
+                f"no word of split {hp.train_split!r} is seen {hp.min_freq} times or more: lower min_freq "
+                f"(now {hp.min_freq}) or give more training text"
+            )
+        return tokenizer
+
+    def rows_of(self, split: str) -> list[str]:
+        """The non-empty rows of ``split``'s text column."""
+        return [row for row in self.values(split, "text_column") if row]
 
     def text(self, split: str) -> str:
         """The rows of ``split`` joined with newlines (read once, then kept)."""
@@ -158,10 +213,16 @@ class LanguageModelDataModule(HFDataModule):
         Raises:
             ValueError: for characters unseen in training, when there is no ``unk_token``.
         """
-        try:
-            tokens = self.tokenizer.encode(self.text(split))
-        except ValueError as error:
-            raise ValueError(f"split {split!r}: {error}; or set the data module's unk_token") from None
+        tokenizer = self.tokenizer
+        if isinstance(tokenizer, CharTokenizer):
+            try:
+                tokens = tokenizer.encode(self.text(split))
+            except ValueError as error:
+                raise ValueError(f"split {split!r}: {error}; or set the data module's unk_token") from None
+        else:
+            end = [tokenizer.eos_id] if self.hparams.eos_token else []
+            rows = tokenizer.encode_batch(self.rows_of(split))
+            tokens = torch.tensor([token for row in rows for token in row + end], dtype=torch.long)
         trainer = self.trainer
         if trainer is None or trainer.world_size == 1:
             return tokens

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from rnnzoo.batches import PromptBatch, TokenChunk, pad_sequences
 from rnnzoo.cells import State
 from rnnzoo.decoding import GenerationConfig
+from rnnzoo.nn.regularization import LockedDropout, apply_weight_drop, embedding_dropout
 from rnnzoo.tasks.base import bits
 from rnnzoo.tasks.generative import GenerativeTask
 from rnnzoo.tasks.tbptt import TruncatedBPTT
@@ -57,6 +58,17 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
             (zeros at first) concatenated to the vectors, as Kim 2014's static and trained
             channels: the backbone reads ``embedding_size + trained_embedding_size`` features.
         cell_options: extra options of the cell (e.g. ``{nonlinearity: relu}`` for ``rnn``).
+        locked_dropout: AWD-LSTM's variational dropout: one mask per sequence, the same at every
+            step, on the embeddings, between layers and on the outputs (ordinary dropout otherwise).
+        input_dropout: dropout on the embeddings (None: ``dropout``).
+        output_dropout: dropout on the last layer's outputs (None: ``dropout``).
+        embedding_dropout: drop whole words of a batch (rows of the embedding), AWD-LSTM's ``dropoute``.
+        weight_drop: DropConnect on the hidden-to-hidden weights (AWD-LSTM's ``wdrop``); torch's
+            fused kernel still runs, layer by layer.
+        activation_regularization: AR, this times the mean square of the (dropped-out) last-layer
+            outputs is added to the training loss (AWD-LSTM's ``alpha``, 2).
+        temporal_activation_regularization: TAR, this times the mean square of the change of the
+            last-layer outputs from one step to the next (AWD-LSTM's ``beta``, 1).
         optimizer: see :class:`~rnnzoo.tasks.RNNTask`.
         scheduler: see :class:`~rnnzoo.tasks.RNNTask`.
     """
@@ -75,6 +87,13 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
         vectors_size: int | None = None,
         trained_embedding_size: int = 0,
         cell_options: dict[str, Any] | None = None,
+        locked_dropout: bool = False,
+        input_dropout: float | None = None,
+        output_dropout: float | None = None,
+        embedding_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        activation_regularization: float = 0.0,
+        temporal_activation_regularization: float = 0.0,
         optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -92,7 +111,13 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
             dropout=dropout,
             **(cell_options or {}),
         )
-        self.dropout = nn.Dropout(dropout)
+        dropout_class = LockedDropout if locked_dropout else nn.Dropout
+        self.input_dropout = dropout_class(dropout if input_dropout is None else input_dropout)
+        self.output_dropout = dropout_class(dropout if output_dropout is None else output_dropout)
+        if locked_dropout:
+            self.backbone.dropout = LockedDropout(dropout)
+        if weight_drop:
+            apply_weight_drop(self.backbone.layers, weight_drop)
         self.head = nn.Linear(self.backbone.output_size, vocab_size)
         if tie_weights:
             if self.backbone.output_size != embedding_size:
@@ -108,29 +133,51 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
             self.head.weight = self.embedding.weight
         self.carried_states: dict[str, State | None] = {}
 
+    def embed(self, tokens: Tensor) -> Tensor:
+        """The dropped-out embeddings of ``tokens`` (whole words dropped in training with ``embedding_dropout``)."""
+        embedded = self.embedding(tokens)
+        if self.training:
+            embedded = embedding_dropout(embedded, tokens, self.hparams.vocab_size, self.hparams.embedding_dropout)
+        return self.input_dropout(embedded)
+
     def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """``tokens [B, T]`` and a state (None: h_0 = 0) -> ``(logits [B, T, V], final state)``."""
-        outputs, state = self.backbone(self.dropout(self.embedding(tokens)), None, state)
-        return self.head(self.dropout(outputs)), state
+        logits, _, state = self.read(tokens, state)
+        return logits, state
+
+    def read(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, Tensor, State]:
+        """:meth:`forward` that also returns the last layer's outputs ``[B, T, H]`` (for AR and TAR)."""
+        outputs, state = self.backbone(self.embed(tokens), None, state)
+        return self.head(self.output_dropout(outputs)), outputs, state
 
     def step(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """One token per row: ``tokens [B]`` -> ``(logits [B, V], state)`` (the decoding step)."""
-        output, state = self.backbone.step(self.dropout(self.embedding(tokens)), state)
-        return self.head(self.dropout(output)), state
+        output, state = self.backbone.step(self.embed(tokens), state)
+        return self.head(self.output_dropout(output)), state
 
     # Truncated BPTT (rnnzoo.tasks.tbptt): every stage keeps the state its last chunk ended with.
 
     def chunk_losses(self, batch: TokenChunk, stage: str) -> Tensor:
         """Per-token cross-entropy ``[B, t]`` of one chunk, read from (and carrying on) ``stage``'s state."""
+        return self._read_chunk(batch, stage)[0]
+
+    def _read_chunk(self, batch: TokenChunk, stage: str) -> tuple[Tensor, Tensor]:
         inputs, targets = batch
-        logits, state = self(inputs, self.carried_state(stage, inputs.shape[0]))
+        logits, outputs, state = self.read(inputs, self.carried_state(stage, inputs.shape[0]))
         self.carry(stage, state)  # detached: the next chunk does not backpropagate into this one
         losses = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none")
-        return losses.view_as(targets)
+        return losses.view_as(targets), outputs
 
     def training_loss(self, batch: TokenChunk) -> Tensor:
-        """Cross-entropy of one TBPTT chunk."""
-        return self.chunk_losses(batch, "train").mean()
+        """Cross-entropy of one TBPTT chunk, plus the AR and TAR penalties when they are set."""
+        losses, outputs = self._read_chunk(batch, "train")
+        loss = losses.mean()
+        alpha, beta = self.hparams.activation_regularization, self.hparams.temporal_activation_regularization
+        if alpha:
+            loss = loss + alpha * self.output_dropout(outputs).float().pow(2).mean()
+        if beta and outputs.shape[1] > 1:
+            loss = loss + beta * (outputs[:, 1:] - outputs[:, :-1]).float().pow(2).mean()
+        return loss
 
     def evaluate(self, batch: TokenChunk, stage: str) -> None:
         """Accumulate the per-token loss of one chunk."""
@@ -170,13 +217,15 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
 
     def start(self, batch: PromptBatch) -> tuple[Tensor, State, None]:
         """Read every prompt from h_0 = 0 (padding never read): the logits after its last token, and the state."""
-        outputs, state = self.backbone(self.dropout(self.embedding(batch.tokens)), batch.lengths)
+        outputs, state = self.backbone(self.embed(batch.tokens), batch.lengths)
         last = outputs[torch.arange(len(batch.lengths)), batch.lengths.to(outputs.device) - 1]
-        return self.head(self.dropout(last)), state, None
+        return self.head(self.output_dropout(last)), state, None
 
     def output_text(self, batch: PromptBatch, row: int, tokens: Tensor) -> str:
-        """The prompt followed by the generated text."""
-        return batch.texts[row] + self.require_tokenizer().decode(tokens)
+        """The prompt followed by the generated text (after a space, for a word-level model)."""
+        tokenizer = self.require_tokenizer()
+        separator = " " if getattr(tokenizer, "word_level", False) and len(tokens) else ""
+        return batch.texts[row] + separator + tokenizer.decode(tokens)
 
     def predict_batch(self, batch: PromptBatch | TokenChunk, **options: Any) -> list[dict[str, Any]]:
         """Continue prompts (a :class:`PromptBatch`), or score a data module's stream chunk (``{"nll": [...]}``)."""
