@@ -16,7 +16,7 @@ from rnnzoo.data import (
 from rnnzoo.data_state import DataState
 from rnnzoo.decoding import GenerationConfig
 from rnnzoo.gradients import GradientRecorder
-from rnnzoo.hub import LoadPretrained, get_model_info, list_models, load_pretrained, transfer_weights
+from rnnzoo.hub import GradualUnfreezing, LoadPretrained, get_model_info, list_models, load_pretrained, transfer_weights
 from rnnzoo.tasks import (
     Captioner,
     Classifier,
@@ -42,6 +42,7 @@ __all__ = [
     "GenerationConfig",
     "GenerativeTask",
     "GradientRecorder",
+    "GradualUnfreezing",
     "ImageCaptionDataModule",
     "LanguageModel",
     "LanguageModelDataModule",

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 
 import torch
 from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import BaseFinetuning
+from torch import nn
+from torch.optim import Optimizer
 
 from rnnzoo.hub.artifact import read_artifact, resolve
 
@@ -107,3 +110,55 @@ class LoadPretrained(Callback):
         """Move the weights once, before the first fit."""
         if stage == "fit" and self.report is None:
             self.report = transfer_weights(read_artifact(resolve(self.source)), pl_module, self.parts)
+
+
+class GradualUnfreezing(BaseFinetuning):
+    """ULMFiT's fine-tuning schedule (Howard & Ruder 2018): ``--trainer.callbacks+=rnnzoo.GradualUnfreezing``.
+
+    The model is cut into layer groups, from the input up: the embedding, each recurrent
+    layer of the backbone, then everything else (the new head). Training starts with
+    only the head trainable; every ``unfreeze_every`` epochs the next group down is
+    unfrozen (gradual unfreezing) and added to the optimizer with the head's learning
+    rate divided by ``lr_decay`` once per group it lies below (discriminative learning
+    rates: ULMFiT's 2.6). Use it after :class:`LoadPretrained`, with a scheduler that
+    leaves added groups alone (none, or a ``LambdaLR``-style one; ``OneCycleLR`` sets its
+    groups up once and cannot take new ones).
+
+    Args:
+        unfreeze_every: epochs between two unfreezings.
+        lr_decay: each group's learning rate is the one above it divided by this.
+    """
+
+    def __init__(self, unfreeze_every: int = 1, lr_decay: float = 2.6) -> None:
+        super().__init__()
+        if unfreeze_every <= 0 or lr_decay <= 0:
+            raise ValueError(f"unfreeze_every and lr_decay must be positive, got {unfreeze_every} and {lr_decay}")
+        self.unfreeze_every = unfreeze_every
+        self.lr_decay = lr_decay
+
+    @staticmethod
+    def layer_groups(pl_module: LightningModule) -> list[list[nn.Module]]:
+        """The model's groups from the input up: embedding, each backbone layer, then the rest (the head)."""
+        lower = [[pl_module.embedding]] if hasattr(pl_module, "embedding") else []
+        lower += [[layer] for layer in pl_module.backbone.layers] if hasattr(pl_module, "backbone") else []
+        inside = {id(module) for group in lower for top in group for module in top.modules()}
+        rest = [child for child in pl_module.children() if not any(id(m) in inside for m in child.modules())]
+        return [*lower, rest]
+
+    def freeze_before_training(self, pl_module: LightningModule) -> None:
+        """Freeze every group but the top one."""
+        groups = self.layer_groups(pl_module)
+        if len(groups) < 2:
+            raise ValueError(f"{type(pl_module).__name__} has no embedding or backbone to unfreeze gradually")
+        for group in groups[:-1]:
+            self.freeze(group, train_bn=True)
+
+    def finetune_function(self, pl_module: LightningModule, epoch: int, optimizer: Optimizer) -> None:
+        """Every ``unfreeze_every`` epochs, unfreeze the next group down at ``lr / lr_decay**depth``."""
+        depth, due = divmod(epoch, self.unfreeze_every)
+        lower = self.layer_groups(pl_module)[:-1]
+        if due or not 1 <= depth <= len(lower):
+            return
+        self.unfreeze_and_add_param_group(
+            lower[-depth], optimizer, lr=optimizer.param_groups[0]["lr"] / self.lr_decay**depth
+        )

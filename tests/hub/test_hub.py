@@ -8,13 +8,14 @@ import json
 import pytest
 import torch
 import yaml
-from conftest import LOCAL_COPIES, RECIPES, shared_dataset
-from lightning import Trainer
+from conftest import LOCAL_COPIES, RECIPES, quiet_trainer, shared_dataset
+from lightning import Callback, Trainer
 
 from rnnzoo import (
     Captioner,
     CharTokenizer,
     Classifier,
+    GradualUnfreezing,
     LanguageModel,
     LanguageModelDataModule,
     LoadPretrained,
@@ -312,3 +313,29 @@ def test_bundled_models_reproduce_their_card_metrics(name, tmp_path):
     measured = trainer.test(load_pretrained(name), data, verbose=False)[0]
     for metric, value in info.metrics.items():
         assert measured[metric] == pytest.approx(value, abs=2e-3), metric
+
+
+def test_gradual_unfreezing_opens_one_group_per_epoch_at_discriminative_rates(tiny_corpus, tmp_path):
+    data = LanguageModelDataModule(str(tiny_corpus), batch_size=4, tbptt_steps=16)
+    torch.manual_seed(0)
+    model = LanguageModel(data.vocab_size, "lstm", hidden_size=16, num_layers=2, dropout=0.0)
+    model.optimizer_factory = lambda parameters: torch.optim.SGD(parameters, lr=0.5)
+    seen = []
+
+    class Record(Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            parts = (pl_module.embedding, *pl_module.backbone.layers, pl_module.head)
+            trainable = [all(p.requires_grad for p in part.parameters()) for part in parts]
+            seen.append((trainable, [group["lr"] for group in trainer.optimizers[0].param_groups]))
+
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=4, limit_train_batches=2, limit_val_batches=0, callbacks=[GradualUnfreezing(), Record()]
+    )
+    trainer.fit(model, data)
+    assert [trainable for trainable, _ in seen] == [
+        [False, False, False, True],  # the head alone
+        [False, False, True, True],  # then the top recurrent layer
+        [False, True, True, True],
+        [True, True, True, True],  # the embedding last
+    ]
+    assert seen[-1][1] == pytest.approx([0.5, 0.5 / 2.6, 0.5 / 2.6**2, 0.5 / 2.6**3])
