@@ -185,17 +185,7 @@ def run_until_killed(task: str, data: Path, run_dir: Path, recipe: Path, step: i
     return last_checkpoint(run_dir)["global_step"]
 
 
-KNOWN_GAPS = {
-    "language_model": "after merging the shared TruncatedBPTT mixin the resumed LM drifts (max weight difference "
-    "0.0106 in CI on the merged main): under investigation, see the closing note of this stop"
-}
-
-
-@pytest.mark.parametrize(
-    "task",
-    [pytest.param(t, marks=pytest.mark.xfail(reason=KNOWN_GAPS[t], strict=False)) if t in KNOWN_GAPS else t
-     for t in sorted(SETTINGS)],
-)  # fmt: skip
+@pytest.mark.parametrize("task", sorted(SETTINGS))
 def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(task, tmp_path):
     data = DATA[task](tmp_path / "data")
     recipe = paced_recipe(task, tmp_path)

@@ -68,8 +68,12 @@ class TruncatedBPTT:
         self._carried[stage] = None
 
     def on_train_epoch_start(self) -> None:
-        """Each epoch reads its sequences from their start, from h_0 = 0 (a resumed one from its checkpoint's state)."""
-        self._carried["train"] = self.__dict__.pop("_resumed_carry", None)
+        """Each epoch reads its sequences from their start, from h_0 = 0.
+
+        Lightning skips this hook when it resumes mid-epoch, so the state
+        :meth:`on_load_checkpoint` restored is kept exactly then.
+        """
+        self.reset_carried_state("train")
         super().on_train_epoch_start()
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
@@ -84,9 +88,9 @@ class TruncatedBPTT:
         checkpoint.setdefault("rnnzoo", {})["carried_state"] = self._carried.get("train")
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the carried training state for the resumed epoch (:meth:`on_train_epoch_start`)."""
+        """Restore the carried training state: a run resumed mid-epoch reads its next chunk from it."""
         super().on_load_checkpoint(checkpoint)
-        self.__dict__["_resumed_carry"] = checkpoint.get("rnnzoo", {}).get("carried_state")
+        self._carried["train"] = checkpoint.get("rnnzoo", {}).get("carried_state")
 
     def on_validation_epoch_start(self) -> None:
         """Validation reads its sequences from h_0 = 0 (with fresh metrics)."""
