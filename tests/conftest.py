@@ -28,6 +28,7 @@ LOCAL_COPIES = {
     "leondz/wnut_17": "wnut17",
     "../shared/data/names": "names",
     "../shared/data/gesture_phase": "gesture_phase",
+    "ptb-text-only/ptb_text_only": "ptb",
     "jxie/flickr8k": None,
     "ylecun/mnist": "mnist_t10k",
 }
