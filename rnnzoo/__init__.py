@@ -1,6 +1,7 @@
 """rnnzoo: a PyTorch Lightning model zoo of recurrent networks."""
 
 from rnnzoo._version import __version__
+from rnnzoo.averaging import NTAveraging
 from rnnzoo.cells import RecurrentBackbone, build_cell, list_cells, register_cell
 from rnnzoo.checkpointing import Checkpoint
 from rnnzoo.data import (
@@ -47,6 +48,7 @@ __all__ = [
     "LanguageModel",
     "LanguageModelDataModule",
     "LoadPretrained",
+    "NTAveraging",
     "PairTokenizer",
     "PixelSequenceDataModule",
     "RNNTask",

@@ -27,6 +27,7 @@ COMMON += ["--trainer.max_time", "null", "--trainer.enable_model_summary", "fals
 SETTINGS = {
     "language_model": [
         LM, "--data.batch_size", "2", "--data.eval_batch_size", "2", "--data.tbptt_steps", "16",
+        "--data.random_tbptt_length", "true",
         "--model.hidden_size", "8", "--model.num_layers", "2", "--model.dropout", "0.3",
         "--trainer.max_steps", "60", "--trainer.val_check_interval", "25", "--trainer.log_every_n_steps", "5",
     ],

@@ -29,17 +29,29 @@ class ContiguousChunks(IterableDataset):
     Each item is a whole batch, a :class:`~rnnzoo.batches.TokenChunk` ``(inputs [B, t], targets [B, t])`` with
     ``t = steps`` except perhaps for the last one; targets are inputs shifted by one.
 
-    It follows Lightning's stateful protocol: :meth:`state_dict` is the number of chunks yielded
-    in this pass, and after :meth:`load_state_dict` the next pass starts at the chunk after
-    them (from the first chunk again if the saved pass had ended).
+    With ``random_lengths`` the chunk lengths vary as AWD-LSTM's randomised BPTT draws them
+    (Merity et al. 2018, section 4.1): ``steps`` with probability 0.95, else ``steps / 2``, then
+    ``max(5, N(that, 5))``, so that over the passes every token is a chunk's first, last and
+    middle one. The lengths of a pass are then scaled by one common factor (close to 1) so that
+    the pass still covers the stream in exactly ``len(self)`` chunks: Lightning's loops and
+    schedules need a fixed epoch length. A pass's lengths come from ``seed`` and the pass
+    number alone, so a resumed pass cuts the stream exactly as the interrupted one did.
+
+    It follows Lightning's stateful protocol: :meth:`state_dict` is the pass number and the number
+    of chunks yielded in this pass, and after :meth:`load_state_dict` the next pass starts at the
+    chunk after them (a new pass from the first chunk if the saved pass had ended).
 
     Args:
         tokens: ``[N]`` the whole stream.
         batch_size: parallel rows ``B``.
-        steps: chunk length (the truncated-BPTT length).
+        steps: chunk length (the truncated-BPTT length), the mean one with ``random_lengths``.
+        random_lengths: draw every pass's chunk lengths at random around ``steps``.
+        seed: the seed of those draws (torch's initial seed when None: ``seed_everything`` fixes it).
     """
 
-    def __init__(self, tokens: Tensor, batch_size: int, steps: int) -> None:
+    def __init__(
+        self, tokens: Tensor, batch_size: int, steps: int, random_lengths: bool = False, seed: int | None = None
+    ) -> None:
         super().__init__()
         row_length = tokens.numel() // batch_size
         if row_length < 2:
@@ -47,8 +59,13 @@ class ContiguousChunks(IterableDataset):
                 f"a stream of {tokens.numel()} tokens is too short for {batch_size} rows: "
                 f"need at least {2 * batch_size}; lower the batch size"
             )
+        if random_lengths and steps < 10:
+            raise ValueError(f"random chunk lengths need steps of at least 10 (they vary by about 5), got {steps}")
         self.rows = tokens[: batch_size * row_length].view(batch_size, row_length)
         self.steps = steps
+        self.random_lengths = random_lengths
+        self.seed = torch.initial_seed() if seed is None else seed
+        self._pass = -1
         self._position = 0
         self._resume_at: int | None = None
 
@@ -56,23 +73,36 @@ class ContiguousChunks(IterableDataset):
         """Number of chunks (batches)."""
         return -(-(self.rows.shape[1] - 1) // self.steps)
 
+    def boundaries(self, pass_number: int) -> list[int]:
+        """Where the chunks of pass ``pass_number`` start, followed by where the last one ends."""
+        last = self.rows.shape[1] - 1
+        if not self.random_lengths:
+            return [*range(0, last, self.steps), last]
+        generator = torch.Generator().manual_seed(self.seed + pass_number)
+        halved = torch.rand(len(self), generator=generator) >= 0.95
+        lengths = torch.normal(torch.where(halved, self.steps / 2, float(self.steps)), 5.0, generator=generator)
+        ends = lengths.clamp(min=5).cumsum(0)
+        ends = (ends * (last / ends[-1])).round().long().tolist()
+        return [0, *ends[:-1], last]
+
     def __iter__(self) -> Iterator[TokenChunk]:
         """Yield ``(inputs, targets)`` chunks in order (from the saved position after :meth:`load_state_dict`)."""
-        first, self._resume_at = self._resume_at or 0, None
-        first = first if first < len(self) else 0
-        last = self.rows.shape[1] - 1
+        first, self._resume_at = self._resume_at, None
+        if first is None or first >= len(self) or self._pass < 0:
+            first, self._pass = 0, self._pass + 1
+        cuts = self.boundaries(self._pass)
         for index in range(first, len(self)):
-            start = index * self.steps
-            end = min(start + self.steps, last)
+            start, end = cuts[index], cuts[index + 1]
             self._position = index + 1
             yield TokenChunk(self.rows[:, start:end], self.rows[:, start + 1 : end + 1])
 
     def state_dict(self) -> dict[str, int]:
-        """``{"position": chunks yielded in this pass}``."""
-        return {"position": self._position}
+        """``{"pass": the pass number, "position": chunks yielded in this pass}``."""
+        return {"pass": self._pass, "position": self._position}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        """Start the next pass after the first ``state["position"]`` chunks."""
+        """Continue pass ``state["pass"]`` after its first ``state["position"]`` chunks."""
+        self._pass = int(state.get("pass", self._pass))
         self._resume_at = int(state["position"])
 
 
@@ -113,6 +143,8 @@ class LanguageModelDataModule(HFDataModule):
         min_freq: ``word``: words seen fewer times in training become ``<unk>``.
         max_vocab_size: ``word``: keep the most frequent words only; ``bpe``: the vocabulary
             size (8000 when None).
+        random_tbptt_length: AWD-LSTM's randomised BPTT: training chunks vary in length around
+            ``tbptt_steps`` (see :class:`ContiguousChunks`); validation and test keep fixed chunks.
     """
 
     def __init__(
@@ -133,6 +165,7 @@ class LanguageModelDataModule(HFDataModule):
         eos_token: str | None = None,
         min_freq: int = 1,
         max_vocab_size: int | None = None,
+        random_tbptt_length: bool = False,
     ) -> None:
         super().__init__()
         if tokenizer not in TOKENIZERS:
@@ -147,6 +180,8 @@ class LanguageModelDataModule(HFDataModule):
                 raise ValueError(f"{option} must be a positive integer, got {value}")
         if tbptt_steps <= 0:
             raise ValueError(f"tbptt_steps must be a positive number of characters per chunk, got {tbptt_steps}")
+        if random_tbptt_length and tbptt_steps < 10:
+            raise ValueError(f"random_tbptt_length needs tbptt_steps of at least 10, got {tbptt_steps}")
         self.save_hyperparameters()
         self._texts: dict[str, str] = {}
         self._tokenizer: Tokenizer | None = None
@@ -236,7 +271,8 @@ class LanguageModelDataModule(HFDataModule):
 
     def _loader(self, split: str, train: bool) -> DataLoader:
         batch_size = self.hparams.batch_size if train else self.hparams.eval_batch_size
-        chunks = ContiguousChunks(self.encoded_split(split), batch_size, self.hparams.tbptt_steps)
+        random_lengths = train and self.hparams.random_tbptt_length
+        chunks = ContiguousChunks(self.encoded_split(split), batch_size, self.hparams.tbptt_steps, random_lengths)
         # Items are whole batches already, in an order that matters: no sampler, no shuffling. The loader
         # saves the stream position in checkpoints (the model saves the state carried to the next chunk).
         return ResumableLoader(chunks, batch_size=None, generator=seeded_generator())

@@ -51,6 +51,8 @@ class DropConnect(nn.Module):
 
     def __init__(self, p: float) -> None:
         super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"weight_drop must lie in [0, 1), got {p!r}")
         self.p = p
 
     def forward(self, weight: Tensor) -> Tensor:

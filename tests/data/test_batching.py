@@ -56,7 +56,7 @@ def test_contiguous_chunks_resume_at_the_next_chunk():
     for _ in range(4):
         next(stream)
     state = chunks.state_dict()
-    assert state == {"position": 4}
+    assert state == {"pass": 0, "position": 4}
     resumed = ContiguousChunks(torch.arange(200), batch_size=2, steps=7)
     resumed.load_state_dict(state)
     expected = [chunk.inputs for chunk in stream]

@@ -35,6 +35,47 @@ def test_contiguous_chunks_continue_each_row():
     torch.testing.assert_close(targets, rows[:, 1:])
 
 
+def test_random_chunk_lengths_cover_the_stream_and_vary_by_pass():
+    tokens = torch.arange(4 * 2001)
+    chunks = ContiguousChunks(tokens, batch_size=4, steps=70, random_lengths=True, seed=3)
+    first, second = list(chunks), list(chunks)
+    assert len(first) == len(second) == len(chunks) == math.ceil(2000 / 70)
+    for pieces in (first, second):
+        inputs = torch.cat([x for x, _ in pieces], dim=1)
+        torch.testing.assert_close(inputs, tokens.view(4, 2001)[:, :-1])
+    lengths = [x.shape[1] for x, _ in first]
+    assert lengths != [x.shape[1] for x, _ in second]  # a new cut every pass
+    assert len(set(lengths)) > 5 and min(lengths) >= 5 and abs(sum(lengths) / len(lengths) - 70) < 3
+    # The same seed and pass cut the same way (what an exact resume needs).
+    again = ContiguousChunks(tokens, batch_size=4, steps=70, random_lengths=True, seed=3)
+    assert [x.shape[1] for x, _ in again] == lengths
+
+
+def test_random_chunk_lengths_resume_mid_pass():
+    tokens = torch.arange(2 * 1501)
+    chunks = ContiguousChunks(tokens, batch_size=2, steps=40, random_lengths=True, seed=0)
+    list(chunks)  # pass 0
+    second_pass = iter(chunks)
+    seen = [next(second_pass) for _ in range(7)]
+    state = chunks.state_dict()
+    assert state == {"pass": 1, "position": 7}
+    resumed = ContiguousChunks(tokens, batch_size=2, steps=40, random_lengths=True, seed=0)
+    resumed.load_state_dict(state)
+    rest = list(resumed)
+    uninterrupted = ContiguousChunks(tokens, batch_size=2, steps=40, random_lengths=True, seed=0)
+    list(uninterrupted)
+    expected = list(uninterrupted)
+    for got, want in zip(seen + rest, expected, strict=True):
+        torch.testing.assert_close(got.inputs, want.inputs)
+
+
+def test_random_chunk_lengths_need_room_to_vary(tiny_corpus):
+    with pytest.raises(ValueError, match="at least 10"):
+        ContiguousChunks(torch.arange(100), batch_size=2, steps=6, random_lengths=True)
+    with pytest.raises(ValueError, match="random_tbptt_length needs tbptt_steps of at least 10"):
+        LanguageModelDataModule(str(tiny_corpus), tbptt_steps=5, random_tbptt_length=True)
+
+
 def test_local_lines_and_single_row_give_the_same_stream(tmp_path, tiny_corpus):
     single = tmp_path / "single_row"
     single.mkdir()

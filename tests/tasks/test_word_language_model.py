@@ -103,6 +103,14 @@ def test_weight_drop_changes_training_outputs_only_and_trains_the_raw_weights():
     assert raw.grad is not None and raw.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5])
+def test_dropout_rates_outside_zero_to_one_are_refused(rate):
+    with pytest.raises(ValueError, match=r"weight_drop must lie in \[0, 1\)"):
+        LanguageModel(20, hidden_size=8, num_layers=1, weight_drop=rate)
+    with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\)"):
+        LockedDropout(rate)
+
+
 def test_activation_regularisers_add_their_penalties():
     torch.manual_seed(0)
     model = LanguageModel(20, hidden_size=16, num_layers=1, dropout=0.0)
