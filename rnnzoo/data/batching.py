@@ -16,10 +16,34 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+)
 
 from rnnzoo.batches import pad_sequences  # noqa: F401 - re-exported: the old home of pad_sequences
+
+
+def unrepeated(sampler: Sampler[int] | Sequence[int]) -> Sampler[int] | Sequence[int]:
+    """The sampler, except that evaluation under DDP reads every example exactly once.
+
+    For evaluation Lightning injects an unshuffled ``DistributedSampler``, which pads the ranks'
+    shares to equal sizes by repeating examples: metrics would count those twice and differ from a
+    one-process run. Each rank reads every ``world_size``-th example instead, however uneven.
+    """
+    if isinstance(sampler, DistributedSampler) and not sampler.shuffle:
+        if not isinstance(sampler, UnrepeatedDistributedSampler):
+            return UnrepeatedDistributedSampler(
+                sampler.dataset, num_replicas=sampler.num_replicas, rank=sampler.rank, shuffle=False
+            )
+    return sampler
 
 
 class ResumableBatchSampler(BatchSampler):
@@ -46,7 +70,7 @@ class ResumableBatchSampler(BatchSampler):
         drop_last: bool,
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(sampler, batch_size, drop_last)
+        super().__init__(unrepeated(sampler), batch_size, drop_last)
         self.generator = generator
         self._epoch_start: Tensor | None = None
         self._position = 0

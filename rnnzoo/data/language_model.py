@@ -47,10 +47,20 @@ class ContiguousChunks(IterableDataset):
         steps: chunk length (the truncated-BPTT length), the mean one with ``random_lengths``.
         random_lengths: draw every pass's chunk lengths at random around ``steps``.
         seed: the seed of those draws (torch's initial seed when None: ``seed_everything`` fixes it).
+        rank: under DDP, this process's rank: it reads rows ``rank``, ``rank + world_size``, ...
+            of the ``batch_size`` rows, so the processes share out one layout.
+        world_size: the number of processes.
     """
 
     def __init__(
-        self, tokens: Tensor, batch_size: int, steps: int, random_lengths: bool = False, seed: int | None = None
+        self,
+        tokens: Tensor,
+        batch_size: int,
+        steps: int,
+        random_lengths: bool = False,
+        seed: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         super().__init__()
         row_length = tokens.numel() // batch_size
@@ -61,7 +71,9 @@ class ContiguousChunks(IterableDataset):
             )
         if random_lengths and steps < 10:
             raise ValueError(f"random chunk lengths need steps of at least 10 (they vary by about 5), got {steps}")
-        self.rows = tokens[: batch_size * row_length].view(batch_size, row_length)
+        if batch_size < world_size:
+            raise ValueError(f"{batch_size} rows cannot be shared out among {world_size} processes: give each one")
+        self.rows = tokens[: batch_size * row_length].view(batch_size, row_length)[rank::world_size]
         self.steps = steps
         self.random_lengths = random_lengths
         self.seed = torch.initial_seed() if seed is None else seed
@@ -126,8 +138,9 @@ class LanguageModelDataModule(HFDataModule):
         train_split: split the tokenizer and model are trained on.
         val_split: split for validation.
         test_split: split for testing (and for ``predict``).
-        batch_size: parallel streams per training batch.
-        eval_batch_size: parallel streams for validation and test; fewer streams
+        batch_size: parallel streams per training batch (per process under DDP).
+        eval_batch_size: parallel streams for validation and test (shared out among the
+            processes under DDP, so figures do not depend on their number); fewer streams
             means each is longer and read with more context.
         tbptt_steps: characters per training chunk: the model carries its state
             across chunks but back-propagates through at most this many steps.
@@ -243,7 +256,7 @@ class LanguageModelDataModule(HFDataModule):
         return ("text_column",)
 
     def encode(self, split: str) -> Tensor:
-        """The token stream of ``split`` (each rank of a multi-GPU run gets its own slice).
+        """The token stream of ``split`` (the whole of it: under DDP each process reads its rows of it).
 
         Raises:
             ValueError: for characters unseen in training, when there is no ``unk_token``.
@@ -251,18 +264,12 @@ class LanguageModelDataModule(HFDataModule):
         tokenizer = self.tokenizer
         if isinstance(tokenizer, CharTokenizer):
             try:
-                tokens = tokenizer.encode(self.text(split))
+                return tokenizer.encode(self.text(split))
             except ValueError as error:
                 raise ValueError(f"split {split!r}: {error}; or set the data module's unk_token") from None
-        else:
-            end = [tokenizer.eos_id] if self.hparams.eos_token else []
-            rows = tokenizer.encode_batch(self.rows_of(split))
-            tokens = torch.tensor([token for row in rows for token in row + end], dtype=torch.long)
-        trainer = self.trainer
-        if trainer is None or trainer.world_size == 1:
-            return tokens
-        part = tokens.numel() // trainer.world_size
-        return tokens[trainer.global_rank * part : (trainer.global_rank + 1) * part]
+        end = [tokenizer.eos_id] if self.hparams.eos_token else []
+        rows = tokenizer.encode_batch(self.rows_of(split))
+        return torch.tensor([token for row in rows for token in row + end], dtype=torch.long)
 
     @property
     def streams(self) -> dict[str, Tensor]:
@@ -270,9 +277,20 @@ class LanguageModelDataModule(HFDataModule):
         return self.encoded
 
     def _loader(self, split: str, train: bool) -> DataLoader:
-        batch_size = self.hparams.batch_size if train else self.hparams.eval_batch_size
+        # Under DDP the processes share out the rows of one layout: training's has batch_size rows per process
+        # (one large batch, as with one process and world_size times the batch), evaluation's is the
+        # one-process layout itself, so that validation and test figures do not depend on the process count.
+        trainer = self.trainer
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        rows = self.hparams.batch_size * world_size if train else self.hparams.eval_batch_size
+        if rows < world_size:
+            raise ValueError(
+                f"eval_batch_size {rows} is smaller than the {world_size} processes: raise it to {world_size} or more"
+            )
         random_lengths = train and self.hparams.random_tbptt_length
-        chunks = ContiguousChunks(self.encoded_split(split), batch_size, self.hparams.tbptt_steps, random_lengths)
+        tokens = self.encoded_split(split)
+        steps = self.hparams.tbptt_steps
+        chunks = ContiguousChunks(tokens, rows, steps, random_lengths, rank=rank, world_size=world_size)
         # Items are whole batches already, in an order that matters: no sampler, no shuffling. The loader
         # saves the stream position in checkpoints (the model saves the state carried to the next chunk).
         return ResumableLoader(chunks, batch_size=None, generator=seeded_generator())

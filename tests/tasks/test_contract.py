@@ -63,7 +63,7 @@ def language_model(folder: Path) -> Case:
 def classifier(folder: Path) -> Case:
     rng = random.Random(0)
     rows = [{"text": " ".join(rng.choices(WORDS, k=5)), "label": rng.choice(["neg", "pos"])} for _ in range(64)]
-    write_jsonl(folder, {"train": rows[:48], "validation": rows[48:56], "test": rows[56:]})
+    write_jsonl(folder, {"train": rows[:48], "validation": rows[48:57], "test": rows[57:]})
     data = ClassificationDataModule(str(folder), batch_size=8)
     return Case(
         data,
@@ -80,7 +80,7 @@ def seq2seq(folder: Path) -> Case:
     for _ in range(64):
         words = rng.choices(WORDS, k=4)
         rows.append({"de": " ".join(words), "en": " ".join(reversed(words))})
-    write_jsonl(folder, {"train": rows[:48], "validation": rows[48:56], "test": rows[56:]})
+    write_jsonl(folder, {"train": rows[:48], "validation": rows[48:57], "test": rows[57:]})
     data = TranslationDataModule(str(folder), min_freq=1, batch_size=8)
     return Case(
         data,
@@ -97,7 +97,7 @@ def tagger(folder: Path) -> Case:
     for _ in range(64):
         tokens = rng.choices(WORDS, k=5)
         rows.append({"tokens": tokens, "tags": ["ADJ" if w in ("good", "bad", "dull") else "X" for w in tokens]})
-    write_jsonl(folder, {"train": rows[:48], "validation": rows[48:56], "test": rows[56:]})
+    write_jsonl(folder, {"train": rows[:48], "validation": rows[48:57], "test": rows[57:]})
     data = TaggingDataModule(str(folder), batch_size=8)
     return Case(
         data,
@@ -112,7 +112,7 @@ def captioner(folder: Path) -> Case:
     rng = random.Random(0)
     names = {"Irish": ["Murphy", "Kelly", "Byrne"], "Russian": ["Ivanov", "Petrov", "Sokolov"]}
     rows = [{"label": lang, "text": rng.choice(names[lang])} for lang in rng.choices(list(names), k=64)]
-    write_jsonl(folder, {"train": rows[:48], "validation": rows[48:56], "test": rows[56:]})
+    write_jsonl(folder, {"train": rows[:48], "validation": rows[48:57], "test": rows[57:]})
     data = CategorySequenceDataModule(str(folder), batch_size=8)
     return Case(
         data,
@@ -124,7 +124,7 @@ def captioner(folder: Path) -> Case:
 
 
 def sequence_predictor(folder: Path) -> Case:
-    data = AddingProblemDataModule(length=6, train_size=64, val_size=16, test_size=16, batch_size=8)
+    data = AddingProblemDataModule(length=6, train_size=64, val_size=15, test_size=16, batch_size=8)
     return Case(
         data,
         lambda data: SequencePredictor(data.frame_size, hidden_size=8),
