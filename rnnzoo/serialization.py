@@ -51,9 +51,18 @@ def import_class(path: str) -> type:
         ) from None
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A UTF-16 surrogate on its own (text read with ``errors="surrogateescape"``): not encodable as UTF-8."""
+
+
 def write_json(path: str | Path, value: Any, indent: int | None = 2) -> None:
-    """Write ``value`` as UTF-8 JSON (non-ASCII kept as is), whatever the locale."""
+    """Write ``value`` as UTF-8 JSON (non-ASCII kept as is), whatever the locale.
+
+    A lone surrogate in a string is written as its JSON escape (backslash, ``udXXX``), which JSON reads back as
+    the same character: a vocabulary holding one saves and loads unchanged.
+    """
     text = json.dumps(value, indent=indent, ensure_ascii=False)
+    text = LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
     Path(path).write_text(text + "\n" if indent is not None else text, encoding="utf-8")
 
 

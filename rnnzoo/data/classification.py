@@ -13,7 +13,7 @@ from rnnzoo.batches import collate_classification
 from rnnzoo.data.base import HIDDEN_LABELS, EncodedRows, LabelledDataModule, check_vocabulary_extension
 from rnnzoo.data.hf import pretrained_tokenizer
 from rnnzoo.data_state import DataState
-from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
+from rnnzoo.tokenizers import REPLACEMENT_CHARACTER, CharTokenizer, TextTokenizer, Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def build_tokenizer(
         return TextTokenizer.train_bpe(texts, bpe_vocab_size, lowercase, normalization, max(min_freq, 2))
     if kind == "char":
         # Case is kept: the tokenizer alone must reproduce at inference what training saw.
-        return CharTokenizer.from_text("\n".join(texts), unk_token="\ufffd")
+        return CharTokenizer.from_text("\n".join(texts), unk_token=REPLACEMENT_CHARACTER)
     raise ValueError(f"tokenizer must be 'word', 'bpe' or 'char', got {kind!r}")
 
 
@@ -72,7 +72,8 @@ class ClassificationDataModule(LabelledDataModule):
         pretrained_tokenizer: reuse the tokenizer of a pretrained model (bundled name,
             artifact folder or hub repo id) instead of training one: for fine-tuning.
         lowercase: fold case before tokenizing (word and BPE; ``char`` keeps case).
-        normalization: Unicode normal form applied first (``NFKC``), or None.
+        normalization: Unicode normal form applied first (``NFKC``), or None. With BPE, None and
+            ``lowercase: false`` make decoding give the exact text back (NFKC reads a no-break space as a space).
         min_freq: words seen fewer times in training become ``<unk>`` (word level).
         max_vocab_size: most frequent words kept (word level), None for all.
         bpe_vocab_size: vocabulary size of the BPE tokenizer.

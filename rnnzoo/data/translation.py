@@ -47,7 +47,8 @@ class TranslationDataModule(HFDataModule):
         test_split: test split.
         tokenizer: ``word`` or ``bpe``, for both languages.
         lowercase: fold case first (bentrevett's Multi30k setup does).
-        normalization: Unicode normal form applied first, or None.
+        normalization: Unicode normal form applied first, or None. With BPE, None and
+            ``lowercase: false`` make decoding give the exact text back (NFKC reads a no-break space as a space).
         min_freq: words seen fewer times in training become ``<unk>`` (word level).
         max_vocab_size: most frequent words kept per language (word level), None for all.
         bpe_vocab_size: vocabulary size of each BPE tokenizer.
