@@ -315,3 +315,12 @@ def test_an_unknown_or_absent_device_is_one_clear_error(capsys):
     if not torch.cuda.is_available():
         error = one_line_error(capsys, "generate", "--model", "tiny_shakespeare-lstm_small", "--device", "cuda")
         assert "torch finds no CUDA device here" in error
+
+
+def test_a_checkpoint_of_a_subclass_whose_module_is_absent_names_the_module(trained_classifier, tmp_path, capsys):
+    _, checkpoint, _ = trained_classifier
+    stored = torch.load(checkpoint, weights_only=True)
+    stored["rnnzoo"]["task"] = "my_tasks.MyClassifier"  # as a user's own subclass of Classifier writes it
+    torch.save(stored, tmp_path / "mine.ckpt")
+    error = one_line_error(capsys, "classify", "--ckpt_path", str(tmp_path / "mine.ckpt"), "--text", "a good film")
+    assert "its module 'my_tasks' is not importable here" in error and "PYTHONPATH" in error
