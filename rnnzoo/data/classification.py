@@ -10,7 +10,7 @@ from typing import Any, Literal
 import torch
 
 from rnnzoo.batches import collate_classification
-from rnnzoo.data.base import HIDDEN_LABELS, EncodedRows, LabelledDataModule, check_vocabulary_extension
+from rnnzoo.data.base import HIDDEN_LABELS, EncodedRows, LabelledDataModule, check_texts, check_vocabulary_extension
 from rnnzoo.data.hf import pretrained_tokenizer
 from rnnzoo.data_state import DataState
 from rnnzoo.tokenizers import REPLACEMENT_CHARACTER, CharTokenizer, TextTokenizer, Tokenizer
@@ -166,7 +166,9 @@ class ClassificationDataModule(LabelledDataModule):
             self._tokenizer = pretrained_tokenizer(self.hparams.pretrained_tokenizer)
         if self._tokenizer is None:
             hp = self.hparams
-            texts = [text or "" for text in self.values(hp.train_split, "text_column")]
+            texts = check_texts(
+                self.values(hp.train_split, "text_column"), hp.train_split, hp.text_column, "text_column"
+            )
             self._tokenizer = self.extended_vocabulary(
                 build_tokenizer(
                     hp.tokenizer,
@@ -206,7 +208,7 @@ class ClassificationDataModule(LabelledDataModule):
         """
         hp = self.hparams
         rows = self.rows(split) if labelled else self.rows(split, "text_column")
-        texts = [text or "" for text in rows[hp.text_column]]
+        texts = check_texts(rows[hp.text_column], split, hp.text_column, "text_column")
         targets = self.label_index(split, rows[hp.label_column]) if labelled else [-1] * len(texts)
         ids = self.tokenizer.encode_batch(texts, hp.max_length)
         keep = [position for position, row in enumerate(ids) if row]

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 import torch
 
 from rnnzoo.batches import TranslationBatch, collate_translation
-from rnnzoo.data.base import EncodedRows, HFDataModule
+from rnnzoo.data.base import EncodedRows, HFDataModule, check_texts
 from rnnzoo.data.classification import build_tokenizer
 from rnnzoo.data.hf import column_values
 from rnnzoo.tokenizers import PairTokenizer, TextTokenizer
@@ -124,7 +124,8 @@ class TranslationDataModule(HFDataModule):
         rows = self.rows(split)
         if hp.translation_column is None:
             columns = rows.select_columns([hp.source_column, hp.target_column]).to_dict()  # fast, whole columns
-            return [t or "" for t in columns[hp.source_column]], [t or "" for t in columns[hp.target_column]]
+            sources = check_texts(columns[hp.source_column], split, hp.source_column, "source_column")
+            return sources, check_texts(columns[hp.target_column], split, hp.target_column, "target_column")
         entries = column_values(rows, hp.translation_column)
         languages = sorted(entries[0]) if entries and isinstance(entries[0], dict) else []
         for side, key in (("source_column", hp.source_column), ("target_column", hp.target_column)):
