@@ -71,7 +71,8 @@ def write_json(path: str | Path, value: Any, indent: int | None = 2) -> None:
     """Write ``value`` as UTF-8 JSON (non-ASCII kept as is), whatever the locale.
 
     A lone surrogate in a string is written as its JSON escape (backslash, ``udXXX``), which JSON reads back as
-    the same character: a vocabulary holding one saves and loads unchanged.
+    the same character: a vocabulary holding one saves and loads unchanged. (A high surrogate
+    followed by a low one reads back as the one character the pair encodes: JSON cannot tell them apart.)
     """
     text = json.dumps(value, indent=indent, ensure_ascii=False)
     text = LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
