@@ -13,7 +13,9 @@ hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is in the dev 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from rnnzoo.cells import build_cell  # noqa: E402
 from rnnzoo.decoding import beam_search, sample  # noqa: E402
+from rnnzoo.nn import SequencePooling  # noqa: E402
 from rnnzoo.nn.crf import LinearChainCRF  # noqa: E402
 from rnnzoo.serialization import read_json, write_json  # noqa: E402
 from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, tokenizer_from_dict  # noqa: E402
@@ -91,3 +93,31 @@ def test_beam_search_with_one_beam_is_greedy_decoding(vocabulary, rows, length, 
     for row, hypotheses in zip(greedy, beams, strict=True):
         end = row.index(eos) if eos in row else len(row)  # a hypothesis holds no end token
         assert hypotheses[0].tokens.tolist() == row[:end]
+
+
+@FAST
+@given(
+    cell=st.sampled_from(["lstm", "gru", "rnn", "reference_lstm", "mingru", "indrnn"]),
+    pooling=st.sampled_from(["last", "mean", "max", "attention"]),
+    bidirectional=st.booleans(),
+    lengths=st.lists(st.integers(1, 6), min_size=1, max_size=4),
+    junk=st.sampled_from([0.0, 1e3, -1e3]),
+    seed=st.integers(0, 2**16),
+)
+def test_padding_changes_no_backbone_or_pooling_output(cell, pooling, bidirectional, lengths, junk, seed):
+    torch.manual_seed(seed)
+    backbone = build_cell(cell, 3, 4, num_layers=2, bidirectional=bidirectional)
+    pool = SequencePooling(pooling, backbone.output_size, bidirectional)
+    steps = max(lengths) + 1  # at least one padded step in every row
+    inputs = torch.randn(len(lengths), steps, 3)
+    lengths = torch.tensor(lengths)
+    padded = inputs.clone()
+    for row, length in enumerate(lengths.tolist()):
+        padded[row, length:] = junk
+    with torch.no_grad():
+        outputs, _ = backbone(padded, lengths)
+        pooled = pool(outputs, lengths)
+        for row, length in enumerate(lengths.tolist()):
+            alone, _ = backbone(inputs[row : row + 1, :length], torch.tensor([length]))
+            torch.testing.assert_close(outputs[row, :length], alone[0], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(pooled[row], pool(alone, torch.tensor([length]))[0], atol=1e-5, rtol=1e-5)
