@@ -447,9 +447,27 @@ def export(
         data_license: the licence of the training data, for the model card.
         metrics: test metrics measured, name -> value, for the model card.
     """
+    check_export_folder(out)
     card = {"dataset": dataset, "recipe": recipe, "command": command, "data_license": data_license}
     load_task(ckpt_path).save_pretrained(out, model_card_kwargs={**card, "metrics": metrics, "name": out})
     return f"wrote {out}: load it with RNNTask.from_pretrained({out!r}) or --model {out}"
+
+
+def check_export_folder(out: str) -> None:
+    """Refuse an ``--out`` that is a file, or that ``--model`` would read as a bundled model's name.
+
+    Raises:
+        ValueError: naming the clash and what to give instead.
+    """
+    from rnnzoo.hub.zoo import ZOO
+
+    if out in ZOO:
+        raise ValueError(
+            f"--out {out!r} is the name of a bundled model: --model {out} would load the bundled one, not this "
+            f"folder. Name the folder otherwise, or write it as ./{out} and load it with --model ./{out}"
+        )
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"--out {out!r} is a file: give a folder to write the artifact into (new, or one to replace)")
 
 
 def _serve() -> Callable[..., None]:

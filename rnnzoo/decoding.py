@@ -70,7 +70,10 @@ class GenerationConfig:
         if not isinstance(self.n_best, int) or not 1 <= self.n_best <= max(self.beam_size, 1):
             raise ValueError(f"n_best must lie in [1, beam_size={self.beam_size}], got {self.n_best!r}")
         if self.max_length is not None and self.max_length < 1:
-            raise ValueError(f"max_length must be a positive number of tokens, got {self.max_length}")
+            raise ValueError(
+                f"max_length (max_new_tokens of a language model) must be a positive number of tokens, "
+                f"got {self.max_length}"
+            )
         if self.min_length < 0 or (self.max_length is not None and self.min_length > self.max_length):
             raise ValueError(f"min_length must lie in [0, max_length={self.max_length}], got {self.min_length}")
         if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature >= 0):

@@ -40,20 +40,42 @@ def import_class(path: str) -> type:
     """The class named by :func:`class_path` (importing its module, e.g. a user's own task).
 
     Raises:
-        ValueError: when the module or the class cannot be found.
+        ValueError: naming the module to import, when the module or the class cannot be found.
     """
     module, _, name = path.rpartition(".")
     try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as error:
+        found = importlib.import_module(module)
+    except ImportError as error:
         raise ValueError(
-            f"cannot import the task class {path!r} ({error}); install or import the package that defines it"
+            f"cannot import the task class {path!r}: its module {module!r} is not importable here ({error}). "
+            f"Install the package that defines it, or put the folder holding {module.replace('.', '/')}.py on "
+            "PYTHONPATH (a class defined in a script is named after __main__: move it into a module)"
         ) from None
+    except ValueError as error:  # an empty or relative module name
+        raise ValueError(f"cannot import the task class {path!r} ({error}); name it as module.Class") from None
+    value = getattr(found, name, None)
+    if value is None:
+        hint = " (it was defined in the script that trained it: move it into a module)" if module == "__main__" else ""
+        raise ValueError(
+            f"cannot import the task class {path!r}: module {module!r} has no {name!r}{hint}; import the "
+            "version of that module which defines it"
+        )
+    return value
+
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A UTF-16 surrogate on its own (text read with ``errors="surrogateescape"``): not encodable as UTF-8."""
 
 
 def write_json(path: str | Path, value: Any, indent: int | None = 2) -> None:
-    """Write ``value`` as UTF-8 JSON (non-ASCII kept as is), whatever the locale."""
+    """Write ``value`` as UTF-8 JSON (non-ASCII kept as is), whatever the locale.
+
+    A lone surrogate in a string is written as its JSON escape (backslash, ``udXXX``), which JSON reads back as
+    the same character: a vocabulary holding one saves and loads unchanged. (A high surrogate
+    followed by a low one reads back as the one character the pair encodes: JSON cannot tell them apart.)
+    """
     text = json.dumps(value, indent=indent, ensure_ascii=False)
+    text = LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
     Path(path).write_text(text + "\n" if indent is not None else text, encoding="utf-8")
 
 

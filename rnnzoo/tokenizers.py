@@ -24,6 +24,9 @@ from torch import Tensor
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")
 """Special tokens of a :class:`TextTokenizer`, with ids 0 to 3 in this order."""
 
+REPLACEMENT_CHARACTER = "\ufffd"
+"""U+FFFD, the unknown token of the character vocabularies the data modules build."""
+
 
 class Tokenizer:
     """The interface every rnnzoo tokenizer follows (see the module docstring)."""
@@ -67,9 +70,14 @@ class CharTokenizer(Tokenizer):
     naming them; with an ``unk_token`` in the vocabulary, ``errors="replace"``
     maps them to it instead.
 
+    The unknown token is an entry of its own: :meth:`from_text` refuses one that is also a
+    character of the text (the two would share an id), except U+FFFD, the replacement
+    character, which already stands for a character that could not be read.
+
     Args:
         vocabulary: the characters, in id order.
-        unk_token: an extra entry that stands for any unseen character, or None.
+        unk_token: the entry that stands for any unseen character (appended when the
+            vocabulary does not hold it), or None.
     """
 
     kind = "char"
@@ -87,8 +95,18 @@ class CharTokenizer(Tokenizer):
 
     @classmethod
     def from_text(cls, text: str, unk_token: str | None = None) -> CharTokenizer:
-        """Build the vocabulary from the distinct characters of ``text``, sorted."""
-        return cls(sorted(set(text)), unk_token=unk_token)
+        """Build the vocabulary from the distinct characters of ``text``, sorted.
+
+        Raises:
+            ValueError: when ``unk_token`` is a character of ``text`` (other than U+FFFD).
+        """
+        characters = set(text)
+        if unk_token is not None and unk_token != REPLACEMENT_CHARACTER and unk_token in characters:
+            raise ValueError(
+                f"the unk_token {unk_token!r} is also a character of the text: unseen characters and it would "
+                f"share one id. Choose an unk_token the text does not hold (e.g. {REPLACEMENT_CHARACTER!r})"
+            )
+        return cls(sorted(characters), unk_token=unk_token)
 
     def __len__(self) -> int:
         """Vocabulary size."""
@@ -149,6 +167,10 @@ class TextTokenizer(Tokenizer):
     never seen in training become ``<unk>``. Build one with :meth:`train_word_level`
     or :meth:`train_bpe`; it is stored as the library's own JSON.
 
+    Text spelled like a special token is read as text by a BPE tokenizer (``<eos>`` in an
+    input is its five characters, so any text round-trips), and as that token by a
+    word-level one (Penn Treebank writes ``<unk>`` for its rare words).
+
     Args:
         tokenizer: a trained ``tokenizers.Tokenizer`` whose vocabulary starts
             with :data:`SPECIAL_TOKENS`.
@@ -160,6 +182,9 @@ class TextTokenizer(Tokenizer):
         for expected, token in enumerate(SPECIAL_TOKENS):
             if tokenizer.token_to_id(token) != expected:
                 raise ValueError(f"a TextTokenizer needs {token!r} at id {expected}; train it with train_word_level()")
+        if isinstance(tokenizer.model, models.BPE):
+            # Not stored in the tokenizer's JSON, so set on every load: match no special token in the text.
+            tokenizer.encode_special_tokens = True
         self.tokenizer = tokenizer
         self.unk_id, self.bos_id, self.eos_id = 1, 2, 3
 
@@ -234,16 +259,21 @@ class TextTokenizer(Tokenizer):
         texts: Iterable[str],
         vocab_size: int = 8000,
         lowercase: bool = False,
-        normalization: str | None = "NFKC",
+        normalization: str | None = None,
         min_freq: int = 2,
     ) -> TextTokenizer:
         """Byte-level BPE (as GPT-2): any text encodes without ``<unk>`` and decodes back exactly.
+
+        Exactly with the defaults: ``lowercase`` or a ``normalization`` is a choice to read text
+        otherwise (NFKC reads a no-break space as a space, ``ﬁ`` as ``fi``), and decoding gives the
+        normalized text back.
 
         Args:
             texts: the training texts.
             vocab_size: entries in all, special tokens and the 256 bytes included.
             lowercase: fold case first.
-            normalization: a Unicode normal form applied first, or None.
+            normalization: a Unicode normal form applied first (NFKC folds compatibility
+                characters), or None to keep the text as it is.
             min_freq: pairs seen fewer times are not merged.
         """
         trainer = trainers.BpeTrainer(
@@ -473,7 +503,7 @@ GENERATION_CHARS = ("<pad>", "<bos>", "<eos>")
 
 def generation_char_tokenizer(texts: Sequence[str]) -> CharTokenizer:
     """A character vocabulary for generation: ``<pad>``, ``<bos>``, ``<eos>``, then the characters of ``texts``."""
-    return CharTokenizer([*GENERATION_CHARS, *sorted(set("".join(texts)))], unk_token="\ufffd")
+    return CharTokenizer([*GENERATION_CHARS, *sorted(set("".join(texts)))], unk_token=REPLACEMENT_CHARACTER)
 
 
 def special_ids(tokenizer: Tokenizer) -> tuple[int, int, int]:

@@ -315,3 +315,25 @@ def test_an_unknown_or_absent_device_is_one_clear_error(capsys):
     if not torch.cuda.is_available():
         error = one_line_error(capsys, "generate", "--model", "tiny_shakespeare-lstm_small", "--device", "cuda")
         assert "torch finds no CUDA device here" in error
+
+
+def test_a_checkpoint_of_a_subclass_whose_module_is_absent_names_the_module(trained_classifier, tmp_path, capsys):
+    _, checkpoint, _ = trained_classifier
+    stored = torch.load(checkpoint, weights_only=True)
+    stored["rnnzoo"]["task"] = "my_tasks.MyClassifier"  # as a user's own subclass of Classifier writes it
+    torch.save(stored, tmp_path / "mine.ckpt")
+    error = one_line_error(capsys, "classify", "--ckpt_path", str(tmp_path / "mine.ckpt"), "--text", "a good film")
+    assert "its module 'my_tasks' is not importable here" in error and "PYTHONPATH" in error
+
+
+def test_inputs_a_new_user_tries_are_clear_errors_or_work(tmp_path, capsys):
+    error = one_line_error(capsys, "generate", "--model", "tiny_shakespeare-lstm_small", "--max_new_tokens", "-1")
+    assert "max_new_tokens of a language model) must be a positive number of tokens, got -1" in error
+    assert "are empty" in one_line_error(capsys, "generate", "--model", "tiny_shakespeare-lstm_small", "--prompt", "")
+    error = one_line_error(capsys, "classify", "--model", "sst2-gru_small", "--text", "")
+    assert "there is nothing to classify" in error
+    assert "hold no words" in one_line_error(capsys, "tag", "--model", "ud_en_ewt_upos-lstm_small", "--text", " ")
+    long = tmp_path / "long.txt"
+    long.write_text("good " * 20_000 + "\n")  # one 100,000-character input
+    main(["classify", "--model", "sst2-gru_small", "--file", str(long)])
+    assert json.loads(capsys.readouterr().out)["label"] in (0, 1)

@@ -61,7 +61,7 @@ def test_without_an_end_token_beams_run_to_max_length():
     [
         ({"beam_size": 0}, "beam_size must be a positive integer"),
         ({"beam_size": 2, "n_best": 3}, r"n_best must lie in \[1, beam_size=2\]"),
-        ({"max_length": 0}, "max_length must be a positive"),
+        ({"max_length": 0}, r"max_length \(max_new_tokens of a language model\) must be a positive"),
         ({"max_length": 3, "min_length": 4}, "min_length must lie in"),
         ({"temperature": -1.0}, "temperature must be a finite number >= 0"),
         ({"temperature": float("nan")}, "temperature must be a finite number >= 0"),

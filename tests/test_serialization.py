@@ -123,3 +123,13 @@ def test_empty_truncated_and_garbage_checkpoints_are_one_clear_error(tmp_path: P
         read_checkpoint(tmp_path)
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         read_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_a_task_class_whose_module_is_not_importable_names_the_module(tmp_path: Path, monkeypatch):
+    with pytest.raises(ValueError, match=r"its module 'my_tasks.tagging' is not importable.*my_tasks/tagging\.py"):
+        import_class("my_tasks.tagging.MyTagger")
+    with pytest.raises(ValueError, match="module '__main__' has no 'MyTagger'.*move it into a module"):
+        import_class("__main__.MyTagger")
+    (tmp_path / "my_tasks.py").write_text("from rnnzoo import Tagger\n\nclass MyTagger(Tagger):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # what the message asks for makes it load
+    assert import_class("my_tasks.MyTagger").__name__ == "MyTagger"

@@ -23,7 +23,7 @@ from rnnzoo.data.batching import length_batched_loader
 from rnnzoo.data.hf import check_columns, column_values, get_split, load_splits, with_validation
 from rnnzoo.data_state import DataState
 from rnnzoo.embeddings import extend_vocabulary, load_vectors
-from rnnzoo.errors import preview
+from rnnzoo.errors import clip, preview
 from rnnzoo.tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,23 @@ def check_finite(
             f"split {split!r} has NaN or infinite {what} in {len(rows)} row(s), by position {preview(rows)}: "
             "one of them makes every weight NaN; drop or impute them first"
         )
+
+
+def check_texts(values: Sequence[Any], split: str, column: str, option: str) -> list[str]:
+    """The texts of a column (None read as empty), refusing values that are not text (numbers, lists).
+
+    Raises:
+        ValueError: naming the split, the column, the option that chose it and the rows.
+    """
+    rows = [position for position, value in enumerate(values) if value is not None and not isinstance(value, str)]
+    if rows:
+        found = values[rows[0]]
+        raise ValueError(
+            f"column {column!r} ({option}) of split {split!r} holds {type(found).__name__} values, not text, in "
+            f"{len(rows)} row(s), by position {preview(rows)} (the first is {clip(repr(found), 60)}): set {option} "
+            "to the column of texts"
+        )
+    return [value or "" for value in values]
 
 
 class EncodedRows(TorchDataset):

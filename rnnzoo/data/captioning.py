@@ -19,7 +19,7 @@ from datasets import DatasetDict
 from torch import Tensor
 
 from rnnzoo.batches import collate_captions
-from rnnzoo.data.base import EncodedRows, HFDataModule, LabelledDataModule
+from rnnzoo.data.base import EncodedRows, HFDataModule, LabelledDataModule, check_texts
 from rnnzoo.data_state import DataState
 from rnnzoo.images import IMAGENET_MEAN, IMAGENET_STD, prepare_image
 from rnnzoo.tokenizers import (
@@ -130,7 +130,8 @@ class CategorySequenceDataModule(LabelledDataModule):
         """The tokenizer, built from the training split's texts on first use."""
         if self._tokenizer is None:
             hp = self.hparams
-            texts = [text or "" for text in self.values(hp.train_split, "text_column")]
+            values = self.values(hp.train_split, "text_column")
+            texts = check_texts(values, hp.train_split, hp.text_column, "text_column")
             if hp.tokenizer == "char":
                 self._tokenizer = char_tokenizer(texts)
             else:
@@ -146,7 +147,7 @@ class CategorySequenceDataModule(LabelledDataModule):
         hp = self.hparams
         rows = self.rows(split)
         categories = self.label_indices(split, rows[hp.label_column], "category")
-        texts = [text or "" for text in rows[hp.text_column]]
+        texts = check_texts(rows[hp.text_column], split, hp.text_column, "text_column")
         conditions, ids, references = [], [], []
         for category, text in zip(categories, texts, strict=True):
             target = caption_ids(self.tokenizer, text, hp.max_length)

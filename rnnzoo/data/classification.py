@@ -10,10 +10,10 @@ from typing import Any, Literal
 import torch
 
 from rnnzoo.batches import collate_classification
-from rnnzoo.data.base import HIDDEN_LABELS, EncodedRows, LabelledDataModule, check_vocabulary_extension
+from rnnzoo.data.base import HIDDEN_LABELS, EncodedRows, LabelledDataModule, check_texts, check_vocabulary_extension
 from rnnzoo.data.hf import pretrained_tokenizer
 from rnnzoo.data_state import DataState
-from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
+from rnnzoo.tokenizers import REPLACEMENT_CHARACTER, CharTokenizer, TextTokenizer, Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def build_tokenizer(
         return TextTokenizer.train_bpe(texts, bpe_vocab_size, lowercase, normalization, max(min_freq, 2))
     if kind == "char":
         # Case is kept: the tokenizer alone must reproduce at inference what training saw.
-        return CharTokenizer.from_text("\n".join(texts), unk_token="\ufffd")
+        return CharTokenizer.from_text("\n".join(texts), unk_token=REPLACEMENT_CHARACTER)
     raise ValueError(f"tokenizer must be 'word', 'bpe' or 'char', got {kind!r}")
 
 
@@ -72,7 +72,8 @@ class ClassificationDataModule(LabelledDataModule):
         pretrained_tokenizer: reuse the tokenizer of a pretrained model (bundled name,
             artifact folder or hub repo id) instead of training one: for fine-tuning.
         lowercase: fold case before tokenizing (word and BPE; ``char`` keeps case).
-        normalization: Unicode normal form applied first (``NFKC``), or None.
+        normalization: Unicode normal form applied first (``NFKC``), or None. With BPE, None and
+            ``lowercase: false`` make decoding give the exact text back (NFKC reads a no-break space as a space).
         min_freq: words seen fewer times in training become ``<unk>`` (word level).
         max_vocab_size: most frequent words kept (word level), None for all.
         bpe_vocab_size: vocabulary size of the BPE tokenizer.
@@ -165,7 +166,9 @@ class ClassificationDataModule(LabelledDataModule):
             self._tokenizer = pretrained_tokenizer(self.hparams.pretrained_tokenizer)
         if self._tokenizer is None:
             hp = self.hparams
-            texts = [text or "" for text in self.values(hp.train_split, "text_column")]
+            texts = check_texts(
+                self.values(hp.train_split, "text_column"), hp.train_split, hp.text_column, "text_column"
+            )
             self._tokenizer = self.extended_vocabulary(
                 build_tokenizer(
                     hp.tokenizer,
@@ -205,7 +208,7 @@ class ClassificationDataModule(LabelledDataModule):
         """
         hp = self.hparams
         rows = self.rows(split) if labelled else self.rows(split, "text_column")
-        texts = [text or "" for text in rows[hp.text_column]]
+        texts = check_texts(rows[hp.text_column], split, hp.text_column, "text_column")
         targets = self.label_index(split, rows[hp.label_column]) if labelled else [-1] * len(texts)
         ids = self.tokenizer.encode_batch(texts, hp.max_length)
         keep = [position for position, row in enumerate(ids) if row]

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 import torch
 
 from rnnzoo.batches import TranslationBatch, collate_translation
-from rnnzoo.data.base import EncodedRows, HFDataModule
+from rnnzoo.data.base import EncodedRows, HFDataModule, check_texts
 from rnnzoo.data.classification import build_tokenizer
 from rnnzoo.data.hf import column_values
 from rnnzoo.tokenizers import PairTokenizer, TextTokenizer
@@ -47,7 +47,8 @@ class TranslationDataModule(HFDataModule):
         test_split: test split.
         tokenizer: ``word`` or ``bpe``, for both languages.
         lowercase: fold case first (bentrevett's Multi30k setup does).
-        normalization: Unicode normal form applied first, or None.
+        normalization: Unicode normal form applied first, or None. With BPE, None and
+            ``lowercase: false`` make decoding give the exact text back (NFKC reads a no-break space as a space).
         min_freq: words seen fewer times in training become ``<unk>`` (word level).
         max_vocab_size: most frequent words kept per language (word level), None for all.
         bpe_vocab_size: vocabulary size of each BPE tokenizer.
@@ -123,7 +124,8 @@ class TranslationDataModule(HFDataModule):
         rows = self.rows(split)
         if hp.translation_column is None:
             columns = rows.select_columns([hp.source_column, hp.target_column]).to_dict()  # fast, whole columns
-            return [t or "" for t in columns[hp.source_column]], [t or "" for t in columns[hp.target_column]]
+            sources = check_texts(columns[hp.source_column], split, hp.source_column, "source_column")
+            return sources, check_texts(columns[hp.target_column], split, hp.target_column, "target_column")
         entries = column_values(rows, hp.translation_column)
         languages = sorted(entries[0]) if entries and isinstance(entries[0], dict) else []
         for side, key in (("source_column", hp.source_column), ("target_column", hp.target_column)):

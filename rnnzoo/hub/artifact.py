@@ -7,7 +7,7 @@
 
 :meth:`rnnzoo.RNNTask.save_pretrained` writes one (through ``huggingface_hub``'s
 ``ModelHubMixin``, which also gives ``push_to_hub``); :func:`read_artifact` loads one and
-checks every file it names against the sha256 recorded in ``config.json``.
+checks every file it loads against the sha256 recorded in ``config.json`` (a file it does not list is refused).
 """
 
 from __future__ import annotations
@@ -96,6 +96,30 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     return config
 
 
+def check_files(directory: Path, config: dict[str, Any]) -> None:
+    """Check every file the artifact loads against the sha256 ``config.json`` lists for it.
+
+    Raises:
+        ValueError: when ``config.json`` lists no sha256, or not that of a file there that
+            would be loaded (the weights, the tokenizer), or a file differs from its sha256.
+        FileNotFoundError: for a listed file that is missing.
+    """
+    digests = config.get("sha256")
+    if not isinstance(digests, dict):
+        raise ValueError(
+            f"{str(directory / CONFIG)!r} lists no sha256 of the artifact's files, so they cannot be checked: "
+            "export the artifact again (rnnzoo export)"
+        )
+    for name in (WEIGHTS, TOKENIZER):
+        if name not in digests and (name == WEIGHTS or (directory / name).is_file()):
+            raise ValueError(
+                f"{str(directory / CONFIG)!r} lists no sha256 of {name!r}, which would load unchecked: "
+                "export the artifact again (rnnzoo export)"
+            )
+    for name, digest in digests.items():
+        check_sha256(directory / name, digest)
+
+
 def read_artifact(directory: str | Path, expected: type[RNNTask] | None = None, map_location: str = "cpu") -> RNNTask:
     """Build the task stored in ``directory``, after checking the sha256 of its files.
 
@@ -107,8 +131,7 @@ def read_artifact(directory: str | Path, expected: type[RNNTask] | None = None, 
     """
     directory = Path(directory)
     config = read_config(directory)
-    for name, digest in config["sha256"].items():
-        check_sha256(directory / name, digest)
+    check_files(directory, config)
     cls = import_class(config["task"])
     if expected is not None and issubclass(expected, cls):
         cls = expected  # a subclass of the stored task (its own hooks) loads the stored weights
@@ -136,9 +159,9 @@ def read_tokenizer(directory: str | Path) -> Tokenizer:
     """Only the tokenizer of an artifact (checked against its sha256)."""
     directory = Path(directory)
     config = read_config(directory)
-    if TOKENIZER not in config["sha256"]:
+    if not (directory / TOKENIZER).is_file():
         raise ValueError(f"the artifact {str(directory)!r} has no tokenizer")
-    check_sha256(directory / TOKENIZER, config["sha256"][TOKENIZER])
+    check_files(directory, config)
     return tokenizer_from_dict(read_json(directory / TOKENIZER))
 
 

@@ -21,12 +21,30 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from rnnzoo.errors import preview
 from rnnzoo.nn.masking import check_lengths, lengths_to_mask
 
 TagScheme = Literal["BIO", "BIOES"]
 
-FORBIDDEN = -1e4
-"""Score added to a forbidden transition: exp(-1e4) is 0 in float32, and the sums stay finite."""
+FORBIDDEN = float("-inf")
+"""Score of a forbidden transition: no emission, however large, makes a path through it possible.
+
+The forward algorithm sums with :func:`_logsumexp`, whose gradient stays finite where every term is ``-inf``.
+"""
+
+
+def _logsumexp(scores: Tensor, dim: int) -> Tensor:
+    """``torch.logsumexp`` whose gradient is 0, not NaN, where every term is ``-inf``.
+
+    ``torch.logsumexp`` returns ``-inf`` there but back-propagates ``exp(-inf - -inf)``, a NaN
+    that would reach every weight; here the all ``-inf`` slices sum 1 instead of 0 before the
+    log, and are set back to ``-inf`` after.
+    """
+    peak = scores.amax(dim, keepdim=True).detach()
+    impossible = torch.isneginf(peak)
+    peak = peak.masked_fill(impossible, 0.0)
+    total = (scores - peak).exp().sum(dim, keepdim=True).masked_fill(impossible, 1.0)
+    return (total.log() + peak).masked_fill(impossible, float("-inf")).squeeze(dim)
 
 
 def split_tag(name: str, scheme: TagScheme) -> tuple[str, str]:
@@ -34,14 +52,38 @@ def split_tag(name: str, scheme: TagScheme) -> tuple[str, str]:
 
     Raises:
         ValueError: when ``name`` is neither ``O`` nor ``<prefix>-<type>`` with a
-            prefix of ``scheme``.
+            one-letter prefix of ``scheme`` other than ``O`` (``BI-X``, ``O-X``, ``-X`` are not tags).
     """
     if name == "O":
         return "O", ""
     prefix, dash, kind = name.partition("-")
-    if not dash or not kind or prefix not in scheme:
+    if not dash or not kind or len(prefix) != 1 or prefix not in scheme.replace("O", ""):
         raise ValueError(f"tag {name!r} is not a {scheme} tag")
     return prefix, kind
+
+
+def _check_reachable(parsed: Sequence[tuple[str, str]], scheme: TagScheme) -> None:
+    """Refuse a tag set under which some entity type could never be tagged (a BIO set under BIOES).
+
+    Under BIO an entity starts with ``B-X``; under BIOES it is ``S-X`` or ``B-X ... E-X``. A type
+    with ``I-X`` but no ``B-X`` (IOB1 data), or ``B-X`` but no ``E-X`` under BIOES, would only have
+    forbidden paths: every one of its tags would be impossible.
+    """
+    prefixes: dict[str, set[str]] = {}
+    for prefix, kind in parsed:
+        if prefix != "O":
+            prefixes.setdefault(kind, set()).add(prefix)
+    needs = {"BIO": {"I": "B"}, "BIOES": {"B": "E", "I": "BE", "E": "B"}}[scheme]
+    bio_only = not any(prefix in "ES" for prefix, _ in parsed)
+    for kind, seen in sorted(prefixes.items()):
+        for prefix, required in needs.items():
+            missing = [f"{other}-{kind}" for other in required if prefix in seen and other not in seen]
+            if missing:
+                hint = " (the tags are BIO: set tag_scheme to BIO)" if scheme == "BIOES" and bio_only else ""
+                raise ValueError(
+                    f"under a {scheme} constraint the tag {prefix}-{kind} needs {' and '.join(missing)}, which the "
+                    f"tag set lacks: every {kind} entity would be impossible{hint}; or set tag_scheme to null"
+                )
 
 
 def allowed_transitions(names: Sequence[str], scheme: TagScheme) -> tuple[Tensor, Tensor, Tensor]:
@@ -60,7 +102,8 @@ def allowed_transitions(names: Sequence[str], scheme: TagScheme) -> tuple[Tensor
         ``(start [K], transitions [K, K], end [K])`` bool tensors, True where allowed.
 
     Raises:
-        ValueError: naming the tags that do not belong to ``scheme``.
+        ValueError: naming the tags that do not belong to ``scheme``, or a tag the
+            scheme makes impossible (``B-X`` without ``E-X`` under BIOES).
     """
     if scheme not in ("BIO", "BIOES"):
         raise ValueError(f"tag_scheme must be 'BIO', 'BIOES' or None, got {scheme!r}")
@@ -72,9 +115,10 @@ def allowed_transitions(names: Sequence[str], scheme: TagScheme) -> tuple[Tensor
             bad.append(name)
     if bad:
         raise ValueError(
-            f"a {scheme} constraint was asked for the CRF, but tag(s) {bad} are not {scheme} tags "
+            f"a {scheme} constraint was asked for the CRF, but tag(s) {preview(bad)} are not {scheme} tags "
             f"('O' or {'/'.join(scheme.replace('O', ''))}-<type>); set tag_scheme to null for an unconstrained CRF"
         )
+    _check_reachable(parsed, scheme)
 
     def may_follow(previous: tuple[str, str], current: tuple[str, str]) -> bool:
         (p, p_kind), (c, c_kind) = previous, current
@@ -130,21 +174,43 @@ class LinearChainCRF(nn.Module):
             self.end.masked_fill(~self.allowed_end, FORBIDDEN),
         )
 
-    def _check(self, emissions: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+    def _check(self, emissions: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """Validated ``(emissions, lengths, mask)``, the emissions in the dtype the CRF computes in.
+
+        That is the wider of the emissions' and the CRF's own dtypes, float32 at least: a float64
+        CRF computes in float64, and half-precision scores (mixed precision) are summed in float32.
+        """
         if emissions.dim() != 3 or emissions.shape[-1] != self.num_tags:
             raise ValueError(f"emissions must be [batch, steps, {self.num_tags}], got {list(emissions.shape)}")
         batch, steps = emissions.shape[:2]
         if lengths is None:
             lengths = torch.full((batch,), steps, dtype=torch.long)
         lengths = check_lengths(lengths, batch, steps).to(emissions.device)
-        return lengths, lengths_to_mask(lengths, steps)
+        dtype = torch.promote_types(torch.promote_types(emissions.dtype, self.transitions.dtype), torch.float32)
+        return emissions.to(dtype), lengths, lengths_to_mask(lengths, steps)
+
+    def _check_tags(self, tags: Tensor, emissions: Tensor, mask: Tensor) -> Tensor:
+        """``tags`` as int64, checked against the emissions: same ``[batch, steps]``, real steps in ``[0, K)``."""
+        if tags.shape != emissions.shape[:2]:
+            raise ValueError(
+                f"tags must be [batch, steps] = {list(emissions.shape[:2])} like the emissions "
+                f"{list(emissions.shape)}, got {list(tags.shape)}"
+            )
+        if tags.is_floating_point() or tags.is_complex() or tags.dtype == torch.bool:
+            raise ValueError(f"tags must be integer tag indices, got {tags.dtype}")
+        tags = tags.long().masked_fill(~mask, 0)
+        if bool(((tags < 0) | (tags >= self.num_tags)).any()):
+            raise ValueError(
+                f"tags must lie in [0, {self.num_tags}) at the real steps (padding may hold anything), "
+                f"got min {int(tags.min())} and max {int(tags.max())}"
+            )
+        return tags
 
     def path_score(self, emissions: Tensor, tags: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``score(y)`` of the tag paths ``tags [B, T]`` (padded steps ignored) -> ``[B]``."""
-        lengths, mask = self._check(emissions, lengths)
+        emissions, lengths, mask = self._check(emissions, lengths)
+        tags = self._check_tags(tags, emissions, mask)
         start, transitions, end = self._scores()
-        emissions = emissions.float()
-        tags = tags.masked_fill(~mask, 0)
         emitted = emissions.gather(2, tags.unsqueeze(2)).squeeze(2)
         moved = transitions[tags[:, :-1], tags[:, 1:]]
         last = tags.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)
@@ -152,14 +218,13 @@ class LinearChainCRF(nn.Module):
 
     def log_partition(self, emissions: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``log Z`` of every sequence by the forward algorithm -> ``[B]``."""
-        lengths, mask = self._check(emissions, lengths)
+        emissions, lengths, mask = self._check(emissions, lengths)
         start, transitions, end = self._scores()
-        emissions = emissions.float()
         alpha = start + emissions[:, 0]  # [B, K]: log-sum of the paths ending in each tag
         for t in range(1, emissions.shape[1]):
-            step = torch.logsumexp(alpha.unsqueeze(2) + transitions, dim=1) + emissions[:, t]
+            step = _logsumexp(alpha.unsqueeze(2) + transitions, dim=1) + emissions[:, t]
             alpha = torch.where(mask[:, t].unsqueeze(1), step, alpha)
-        return torch.logsumexp(alpha + end, dim=1)
+        return _logsumexp(alpha + end, dim=1)
 
     def log_likelihood(self, emissions: Tensor, tags: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``log p(tags | emissions)`` of each sequence -> ``[B]``.
@@ -173,15 +238,37 @@ class LinearChainCRF(nn.Module):
 
     def forward(self, emissions: Tensor, tags: Tensor, lengths: Tensor | None = None) -> Tensor:
         """The training loss: negative log-likelihood summed over the batch, divided by its real steps."""
-        lengths, _ = self._check(emissions, lengths)
+        checked, lengths, mask = self._check(emissions, lengths)
+        self._check_allowed(self._check_tags(tags, checked, mask), lengths, mask)
         return -self.log_likelihood(emissions, tags, lengths).sum() / lengths.sum()
+
+    def _check_allowed(self, tags: Tensor, lengths: Tensor, mask: Tensor) -> None:
+        """Refuse gold paths the constraint forbids: their likelihood is 0, so the loss would be infinite."""
+        last = tags.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)
+        moves = ~self.allowed[tags[:, :-1], tags[:, 1:]] & mask[:, 1:]
+        bad = ~self.allowed_start[tags[:, 0]] | moves.any(1) | ~self.allowed_end[last]
+        if not bool(bad.any()):
+            return
+        row = int(bad.nonzero()[0])
+        path = tags[row, : int(lengths[row])].tolist()
+        if not self.allowed_start[path[0]]:
+            where = f"starts with tag {path[0]}"
+        elif moves[row].any():
+            step = int(moves[row].nonzero()[0]) + 1
+            where = f"has tag {path[step - 1]} followed by tag {path[step]} at step {step}"
+        else:
+            where = f"ends with tag {path[-1]}"
+        raise ValueError(
+            f"gold tag path {row} of the batch {where}, which the CRF's tag-scheme constraint forbids "
+            f"(tags {preview(path)}): its likelihood is 0 and the loss infinite. Fix the data's tags "
+            "(IOB1 data, where I-X starts an entity, converts to BIO), or set tag_scheme to null"
+        )
 
     @torch.no_grad()
     def decode(self, emissions: Tensor, lengths: Tensor | None = None) -> Tensor:
         """The most likely tag path of every sequence (Viterbi) -> ``[B, T]``; padded steps hold 0."""
-        lengths, mask = self._check(emissions, lengths)
+        emissions, lengths, mask = self._check(emissions, lengths)
         start, transitions, end = self._scores()
-        emissions = emissions.float()
         batch, steps, _ = emissions.shape
         best = start + emissions[:, 0]  # [B, K]: best score of a path ending in each tag
         keep = torch.arange(self.num_tags, device=emissions.device).expand(batch, -1)

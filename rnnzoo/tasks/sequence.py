@@ -13,9 +13,11 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.utils.data import TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
 from rnnzoo.batches import FrameBatch
+from rnnzoo.errors import preview
 from rnnzoo.tasks.base import RNNTask
 
 
@@ -63,6 +65,30 @@ class SequencePredictor(RNNTask):
         self.head = nn.Linear(self.backbone.output_size, num_outputs)
         if objective == "classification":
             self.metrics = self.stage_metrics(acc=MulticlassAccuracy(num_outputs))
+
+    def setup(self, stage: str) -> None:
+        """As :meth:`RNNTask.setup`; a classifier also checks the data module's classes fit ``num_outputs``."""
+        super().setup(stage)
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if self.hparams.objective == "classification":
+            for split, rows in getattr(datamodule, "encoded", {}).items():
+                if isinstance(rows, TensorDataset):
+                    self.check_classes(rows.tensors[1], split)
+
+    def check_classes(self, targets: Tensor, split: str) -> None:
+        """Refuse class indices outside ``[0, num_outputs)`` (the loss would fail inside, naming nothing).
+
+        Raises:
+            ValueError: naming the split, the labels out of range and the rows holding them.
+        """
+        classes = self.hparams.num_outputs
+        outside = ((targets < 0) | (targets >= classes)).nonzero().flatten().tolist()
+        if outside:
+            raise ValueError(
+                f"split {split!r} has labels {preview(sorted(set(targets[outside].tolist())))} outside "
+                f"[0, {classes}) (num_outputs: {classes}) in {len(outside)} row(s), by position {preview(outside)}: "
+                f"set num_outputs to the number of classes, or fix those labels"
+            )
 
     def forward(self, frames: Tensor) -> Tensor:
         """``frames [B, T, frame_size]`` -> predictions ``[B, num_outputs]`` from the last step."""

@@ -384,3 +384,13 @@ def test_a_text_column_taken_for_labels_gives_a_short_message(tmp_path):
     with pytest.raises(ValueError, match=r"has label\(s\) \[.*\.\.\. and \d+ more\] that the training split") as error:
         data.setup("fit")
     assert len(str(error.value)) < 1500
+
+
+@pytest.mark.parametrize(
+    ("kind", "option"),
+    [("classification", "text_column"), ("translation", "source_column"), ("category", "text_column")],
+)
+def test_a_column_of_numbers_given_as_text_is_one_clear_error(kind, option, toy):
+    data = MODULES[kind](str(toy), **{option: "digit"})
+    with pytest.raises(ValueError, match=rf"column 'digit' \({option}\) of split 'train' holds int values, not text"):
+        data.setup("fit")

@@ -144,6 +144,35 @@ def test_a_tampered_file_is_a_sha256_error_naming_it(tmp_path):
         RNNTask.from_pretrained(tmp_path / "m")
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda config: config["sha256"].pop("tokenizer.json"),
+            "no sha256 of 'tokenizer.json', which would",
+        ),
+        (lambda config: config["sha256"].pop("model.safetensors"), "lists no sha256 of 'model.safetensors'"),
+        (lambda config: config.pop("sha256"), "lists no sha256 of the artifact's files"),
+    ],
+    ids=["tokenizer", "weights", "none"],
+)
+def test_every_file_an_artifact_loads_must_be_listed_with_its_sha256(edit, message, tmp_path):
+    classifier().save_pretrained(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    edit(config)
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=message):
+        RNNTask.from_pretrained(tmp_path / "m")
+
+
+def test_one_changed_byte_of_the_tokenizer_is_a_sha256_error(tmp_path):
+    classifier().save_pretrained(tmp_path / "m")
+    path = tmp_path / "m" / "tokenizer.json"
+    path.write_text(path.read_text().replace("special", "spacial", 1))  # one byte changed
+    with pytest.raises(ValueError, match="sha256 mismatch for 'tokenizer.json'"):
+        RNNTask.from_pretrained(tmp_path / "m")
+
+
 def test_a_future_artifact_format_is_a_clear_error(tmp_path):
     classifier().save_pretrained(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
@@ -339,3 +368,17 @@ def test_gradual_unfreezing_opens_one_group_per_epoch_at_discriminative_rates(ti
         [True, True, True, True],  # the embedding last
     ]
     assert seen[-1][1] == pytest.approx([0.5, 0.5 / 2.6, 0.5 / 2.6**2, 0.5 / 2.6**3])
+
+
+def test_export_refuses_a_bundled_models_name_and_a_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine\n")
+    for out, message in [
+        ("sst2-gru_small", "is the name of a bundled model: --model sst2-gru_small would load the bundled one"),
+        ("notes.txt", "--out 'notes.txt' is a file: give a folder"),
+    ]:
+        with pytest.raises(SystemExit):
+            main(["export", "--ckpt_path", "missing.ckpt", "--out", out])
+        error = capsys.readouterr().err
+        assert message in error and "Traceback" not in error
+    assert not (tmp_path / "sst2-gru_small").exists() and (tmp_path / "notes.txt").read_text() == "mine\n"

@@ -66,3 +66,15 @@ def test_bad_input_is_one_clear_error():
         SequencePredictor(2, objective="ranking")
     with pytest.raises(ValueError, match="the adding problem needs length >= 2"):
         AddingProblemDataModule(length=1)
+
+
+def test_a_label_outside_num_outputs_is_refused_before_training(tmp_path):
+    from conftest import write_jsonl
+
+    rows = [{"pixels": [i % 256, 0, 255, 7], "label": i % 3} for i in range(12)]
+    rows[5]["label"] = 12  # one label past the model's 10 classes
+    folder = write_jsonl(tmp_path / "digits", {"test": rows})
+    data = PixelSequenceDataModule(str(folder), sizes=(6, 3, 3), batch_size=4)
+    model = SequencePredictor(1, num_outputs=10, objective="classification", cell="gru", hidden_size=4)
+    with pytest.raises(ValueError, match=r"has labels \[12\] outside \[0, 10\) \(num_outputs: 10\) in 1 row"):
+        quiet_trainer(tmp_path, max_steps=1).fit(model, data)
