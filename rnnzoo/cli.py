@@ -5,6 +5,8 @@ rnnzoo test --config ... --ckpt_path path/to/last.ckpt
 rnnzoo generate --ckpt_path path/to/last.ckpt --prompt "ROMEO:"
 rnnzoo classify --ckpt_path path/to/last.ckpt --text "a gripping, funny film"
 rnnzoo export --ckpt_path path/to/best.ckpt --out my-model    (a safetensors artifact; see rnnzoo.hub)
+rnnzoo export --model sst2-gru_small --format onnx --quantize int8 --out sst2-onnx   (needs rnnzoo[onnx])
+rnnzoo classify --runtime onnx --model sst2-onnx --text "a gripping, funny film"
 rnnzoo generate --model tiny_shakespeare-lstm_small --prompt "ROMEO:"  (a bundled pretrained model, offline)
 rnnzoo translate --ckpt_path path/to/last.ckpt --text "Ein Hund läuft im Schnee." --beam_size 5
 rnnzoo tag --ckpt_path path/to/last.ckpt --text "The cat sat on the mat ."
@@ -21,7 +23,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from jsonargparse import ArgumentParser
@@ -179,20 +181,54 @@ def check_checkpoint_fits(ckpt_path: str, model: LightningModule) -> None:
     )
 
 
-def load_model(ckpt_path: str | None, model: str | None, device: str, kind: type[RNNTask], purpose: str) -> RNNTask:
+def load_model(
+    ckpt_path: str | None,
+    model: str | None,
+    device: str,
+    kind: type[RNNTask],
+    purpose: str,
+    quantize: str | None = None,
+    runtime: str = "torch",
+) -> RNNTask:
     """A task from a Lightning checkpoint (``ckpt_path``) or a pretrained ``model``, exactly one of them.
 
+    Args:
+        ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        model: a bundled name, an artifact folder or a hub repo id (with ``runtime="onnx"``: an ONNX export folder).
+        device: where to run.
+        kind: the task class the caller needs.
+        purpose: what the caller does, for the error when the task is not a ``kind``.
+        quantize: ``"int8"``: dynamic int8 quantization of the PyTorch model (CPU only).
+        runtime: ``"torch"``, or ``"onnx"``: the task's graphs run on ONNX Runtime (:class:`rnnzoo.export.OnnxModel`).
+
     Raises:
-        ValueError: when both or neither are given, or the task is not a ``kind`` (it cannot ``purpose``).
+        ValueError: when both or neither are given, the task is not a ``kind`` (it cannot ``purpose``), or the
+            runtime, quantization and device do not go together.
     """
     if (ckpt_path is None) == (model is None):
         raise ValueError("give exactly one of --ckpt_path (a Lightning checkpoint) or --model (a pretrained model)")
     check_device(device)
-    task = (
-        load_task(ckpt_path, map_location=device) if ckpt_path else RNNTask.from_pretrained(model, map_location=device)
-    )
+    if runtime == "onnx":
+        if ckpt_path is not None or quantize is not None or device != "cpu":
+            raise ValueError(
+                "--runtime onnx runs an ONNX export folder on the CPU: give --model DIR (written by rnnzoo export "
+                "--format onnx, which chose its quantization) without --ckpt_path, --quantize or --device"
+            )
+        from rnnzoo.export.runtime import OnnxModel
+
+        task = OnnxModel(model).task
+    elif ckpt_path:
+        task = load_task(ckpt_path, map_location=device)
+    else:
+        task = RNNTask.from_pretrained(model, map_location=device)
     if not isinstance(task, kind):
         raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not {purpose}")
+    if quantize == "int8":
+        if device != "cpu":
+            raise ValueError("--quantize int8 (dynamic quantization) runs on the CPU: give --device cpu")
+        from rnnzoo.export.quantize import quantize_int8
+
+        task = quantize_int8(task)
     return task
 
 
@@ -405,9 +441,8 @@ def run_verb(verb: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
     """Load the model, read the inputs, ``predict`` with the remaining options (None: the model's default)."""
     spec, arguments = VERBS[verb], dict(arguments)
     inputs = spec.inputs(arguments)
-    task = load_model(
-        arguments.pop("ckpt_path"), arguments.pop("model"), arguments.pop("device"), spec.task, spec.purpose
-    )
+    where = [arguments.pop(name) for name in ("ckpt_path", "model", "device")]
+    task = load_model(*where, spec.task, spec.purpose, arguments.pop("quantize"), arguments.pop("runtime"))
     outputs = task.predict(inputs, **{name: value for name, value in arguments.items() if value is not None})
     if spec.echo is not None:
         outputs = [{spec.echo: str(given), **output} for given, output in zip(inputs, outputs, strict=True)]
@@ -423,32 +458,56 @@ def _verb_parser(name: str) -> ArgumentParser:
         "an artifact folder or a HuggingFace hub repo id",
     )  # fmt: skip
     parser.add_argument("--device", type=str, default="cpu", help="where to run (cpu, cuda)")
+    parser.add_argument(
+        "--quantize", type=Literal["int8"] | None, default=None, help="int8: dynamic int8 quantization (CPU)"
+    )
+    parser.add_argument(
+        "--runtime", type=Literal["torch", "onnx"], default="torch",
+        help="onnx: run an ONNX export folder (--model DIR, from rnnzoo export --format onnx) on ONNX Runtime",
+    )  # fmt: skip
     parser.add_function_arguments(verb.options)
     return parser
 
 
 def export(
-    ckpt_path: str,
     out: str,
+    ckpt_path: str | None = None,
+    model: str | None = None,
+    format: Literal["safetensors", "onnx"] = "safetensors",
+    quantize: Literal["int8"] | None = None,
     dataset: str | None = None,
     recipe: str | None = None,
     command: str | None = None,
     data_license: str | None = None,
     metrics: dict[str, float] | None = None,
 ) -> str:
-    """Turn a Lightning checkpoint into a pretrained artifact folder (safetensors, tokenizer, model card).
+    """Write a model as a pretrained artifact folder (safetensors, tokenizer, model card), or as ONNX graphs.
 
     Args:
-        ckpt_path: a checkpoint written by ``rnnzoo fit``.
         out: the folder to write.
+        ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        model: or a pretrained model (bundled name, artifact folder or hub repo id).
+        format: ``safetensors`` (an artifact) or ``onnx`` (the encoder and decoding-step graphs beside one).
+        quantize: ``int8``: ONNX Runtime's dynamic int8 quantization of the graphs (``--format onnx``).
         dataset: the training data, for the model card.
         recipe: the recipe used, for the model card.
         command: the training command, for the model card.
         data_license: the licence of the training data, for the model card.
         metrics: test metrics measured, name -> value, for the model card.
     """
+    if quantize is not None and format != "onnx":
+        raise ValueError(
+            "--quantize int8 quantizes ONNX graphs (--format onnx); a safetensors artifact keeps float weights: "
+            "quantize when loading it instead (--quantize int8 on rnnzoo classify, tag, generate ...)"
+        )
+    task = load_model(ckpt_path, model, "cpu", RNNTask, "export")
+    if format == "onnx":
+        from rnnzoo.export.onnx import export_onnx
+
+        export_onnx(task, out, quantize)
+        return f"wrote {out}: run it with rnnzoo.export.OnnxModel({out!r}), or --runtime onnx --model {out}"
     card = {"dataset": dataset, "recipe": recipe, "command": command, "data_license": data_license}
-    load_task(ckpt_path).save_pretrained(out, model_card_kwargs={**card, "metrics": metrics, "name": out})
+    task.save_pretrained(out, model_card_kwargs={**card, "metrics": metrics, "name": out})
     return f"wrote {out}: load it with RNNTask.from_pretrained({out!r}) or --model {out}"
 
 

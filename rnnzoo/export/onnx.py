@@ -22,6 +22,7 @@ operators; ``quantize="int8"`` then quantizes their weights with ONNX Runtime.
 from __future__ import annotations
 
 import io
+import logging
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -254,4 +255,9 @@ def quantize_onnx_int8(source: Path, target: Path) -> None:
     """ONNX Runtime's dynamic int8 quantization of a graph's weights (MatMul, Gemm, LSTM ...)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    root = logging.getLogger()
+    level, root.level = root.level, logging.ERROR  # its advice to pre-process graphs made for vision models
+    try:
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)

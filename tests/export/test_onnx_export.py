@@ -12,6 +12,7 @@ pytest.importorskip("onnxruntime")
 
 from rnnzoo import RNNTask, TextTokenizer
 from rnnzoo.batches import pad_sequences
+from rnnzoo.cli import main
 from rnnzoo.data.captioning import char_tokenizer
 from rnnzoo.data_state import DataState
 from rnnzoo.export import OnnxModel, export_onnx
@@ -199,3 +200,37 @@ def test_a_changed_graph_is_refused(tmp_path):
     (folder / "encoder.onnx").write_bytes((folder / "encoder.onnx").read_bytes()[:-1])
     with pytest.raises(ValueError, match="sha256 mismatch for 'encoder.onnx'"):
         OnnxModel(folder)
+
+
+# The command line.
+
+
+def test_export_then_classify_on_onnx_runtime_and_in_int8_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "sst2-onnx"
+    main(["export", "--model", "sst2-gru_small", "--format", "onnx", "--out", str(out)])
+    assert f"wrote {out}" in capsys.readouterr().out
+    outputs = {}
+    for name, options in {"eager": [], "onnx": ["--runtime", "onnx"], "int8": ["--quantize", "int8"]}.items():
+        model = str(out) if name == "onnx" else "sst2-gru_small"
+        main(["classify", "--model", model, *options, "--text", SENTENCES[0], "--text+", SENTENCES[2]])
+        outputs[name] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for eager, onnx, int8 in zip(outputs["eager"], outputs["onnx"], outputs["int8"], strict=True):
+        assert onnx["label"] == int8["label"] == eager["label"]
+        assert onnx["probabilities"] == pytest.approx(eager["probabilities"], abs=TOLERANCE)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["export", "--model", "sst2-gru_small", "--quantize", "int8", "--out", "x"], "quantizes ONNX graphs"),
+        (["classify", "--runtime", "onnx", "--ckpt_path", "x.ckpt", "--text", "a"], "runs an ONNX export folder"),
+        (["classify", "--runtime", "onnx", "--model", "sst2-gru_small", "--text", "a"], "holds no ONNX export"),
+        (["classify", "--quantize", "int4", "--model", "sst2-gru_small", "--text", "a"], "int4"),
+    ],
+    ids=["safetensors-int8", "onnx-checkpoint", "onnx-no-graphs", "unknown-quantization"],
+)
+def test_command_line_errors_name_the_fix(arguments, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(arguments)
+    assert message in capsys.readouterr().err
