@@ -5,6 +5,8 @@ rnnzoo test --config ... --ckpt_path path/to/last.ckpt
 rnnzoo generate --ckpt_path path/to/last.ckpt --prompt "ROMEO:"
 rnnzoo classify --ckpt_path path/to/last.ckpt --text "a gripping, funny film"
 rnnzoo export --ckpt_path path/to/best.ckpt --out my-model    (a safetensors artifact; see rnnzoo.hub)
+rnnzoo export --model sst2-gru_small --format onnx --quantize int8 --out sst2-onnx   (needs rnnzoo[onnx])
+rnnzoo classify --runtime onnx --model sst2-onnx --text "a gripping, funny film"
 rnnzoo generate --model tiny_shakespeare-lstm_small --prompt "ROMEO:"  (a bundled pretrained model, offline)
 rnnzoo translate --ckpt_path path/to/last.ckpt --text "Ein Hund läuft im Schnee." --beam_size 5
 rnnzoo tag --ckpt_path path/to/last.ckpt --text "The cat sat on the mat ."
@@ -15,184 +17,78 @@ rnnzoo serve --model sst2-gru_small --port 8000            (HTTP: POST /predict,
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import torch
 from jsonargparse import ArgumentParser
-from lightning import LightningDataModule, LightningModule
-from lightning.pytorch.cli import LightningCLI
 
-from rnnzoo.cells import get_cell_class
-from rnnzoo.errors import clip, preview
-from rnnzoo.serialization import import_class, read_checkpoint
-from rnnzoo.tasks import Captioner, Classifier, LanguageModel, RNNTask, Seq2Seq, Tagger, load_task
+# No module-level import of torch, Lightning or the tasks (nor a TYPE_CHECKING block, which jsonargparse runs):
+# a command's --help stays fast, and the tasks are imported once a command runs.
 
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, ConnectionError, RuntimeError)
 """Errors that mean "fix your input": one line, for training and inference alike, unless RNNZOO_DEBUG=1."""
 
-CELL_OPTIONS = ("cell", "encoder_cell", "decoder_cell")
-"""Model options that name a registered cell, checked before anything is built."""
 
-
-class RnnzooCLI(LightningCLI):
-    """LightningCLI whose data module tells the model its vocabulary size.
-
-    The link is applied at instantiation (Lightning issue 17275): the data
-    module builds its tokenizer from the training split when asked for
-    ``vocab_size``, before ``setup()``. It is an int for one-vocabulary tasks and
-    ``{"source": ..., "target": ...}`` for translation, whatever the task's
-    ``vocab_size`` argument takes. A tagging data module also gives the
-    tagger its ``char_vocab_size`` and ``frame_size`` (links whose source or
-    target a class lacks are skipped). A classifier's ``num_classes`` and a
-    tagger's ``num_tags`` are written in the recipe instead, and checked against
-    the data at ``setup()``.
-    """
-
-    def add_arguments_to_parser(self, parser: Any) -> None:
-        """Link the data module's input sizes into the model."""
-        for size in ("vocab_size", "char_vocab_size", "frame_size"):
-            parser.link_arguments(f"data.{size}", f"model.init_args.{size}", apply_on="instantiate")
-
-    def before_instantiate_classes(self) -> None:
-        """Check the cell names first, so a typo is one clear error rather than a union-type report."""
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        model = config.get("model", {}).get("init_args", {})
-        for option in CELL_OPTIONS:
-            if isinstance(model.get(option), str):
-                get_cell_class(model[option])
-
-    def parse_arguments(self, parser: Any, args: Any) -> None:
-        """Parse, then resolve and check ``--ckpt_path`` before Lightning reads the checkpoint's options.
-
-        ``fit --ckpt_path last`` becomes the newest run's ``last.ckpt`` (:func:`continue_last_run`);
-        a checkpoint file must be readable and hold this recipe's task (:func:`check_checkpoint_task`).
-        """
-        super().parse_arguments(parser, args)
-        subcommand = self.config.get("subcommand")
-        config = self.config[subcommand] if subcommand else None
-        if config is None or config.get("ckpt_path") is None:
-            return
-        if subcommand == "fit" and config.ckpt_path == "last":
-            config.ckpt_path = continue_last_run(config.get("trainer"))
-        if config.ckpt_path not in ("last", "best", "hpc"):
-            check_checkpoint_task(config.ckpt_path, config.get("model", {}).get("class_path"))
-
-    def before_fit(self) -> None:
-        """Check ``--ckpt_path`` before Lightning loads it."""
-        self.check_ckpt_path()
-
-    def before_validate(self) -> None:
-        """Check ``--ckpt_path`` before Lightning loads it."""
-        self.check_ckpt_path()
-
-    def before_test(self) -> None:
-        """Check ``--ckpt_path`` before Lightning loads it."""
-        self.check_ckpt_path()
-
-    def before_predict(self) -> None:
-        """Check ``--ckpt_path`` before Lightning loads it."""
-        self.check_ckpt_path()
-
-    def check_ckpt_path(self) -> None:
-        """A ``--ckpt_path`` file must be a readable checkpoint of this recipe's model (one clear error if not)."""
-        path = self.config[self.subcommand].get("ckpt_path")
-        if path is not None and path not in ("last", "best", "hpc"):
-            check_checkpoint_fits(path, self.model)
-
-
-def continue_last_run(trainer: Any) -> str:
-    """``fit --ckpt_path last``: the newest run folder's ``last.ckpt``; the run writes into that folder.
-
-    Lightning looks for ``last.ckpt`` in the folder of the run being started, which a logger
-    without a fixed ``version`` makes new (``version_N+1``), so the run would start from scratch.
-    Here the logger's ``version`` is set to the newest ``version_N`` whose ``checkpoints`` hold a
-    ``last*.ckpt``, and that file (the most recent) is returned; with none, ``"last"`` is, and the
-    run starts afresh as Lightning's ``last`` does (saying so).
-    """
-    logger = trainer.get("logger") if trainer is not None else None
-    init = logger.get("init_args") if hasattr(logger, "get") else None
-    if init is None or init.get("version") is not None or init.get("save_dir") is None:
-        return "last"  # no logger, a fixed version, or a logger without run folders: Lightning's own lookup applies
-    root = Path(init.save_dir) / str(init.get("name") or "lightning_logs")
-    runs = []
-    for folder in root.glob("version_*"):
-        number = folder.name.removeprefix("version_")
-        lasts = sorted((folder / "checkpoints").glob("last*.ckpt"), key=lambda path: path.stat().st_mtime)
-        if number.isdigit() and lasts:
-            runs.append((int(number), lasts[-1]))
-    if not runs:
-        print(f"rnnzoo: no last.ckpt under {root}: starting a new run", file=sys.stderr)
-        return "last"
-    init.version, path = max(runs)
-    print(f"rnnzoo: resuming the run in {path.parent.parent} from {path}", file=sys.stderr)
-    return str(path)
-
-
-def check_checkpoint_task(ckpt_path: str, model_class: str | None) -> None:
-    """Refuse an unreadable checkpoint, or one of another task than the recipe's ``model_class``.
-
-    (Lightning then takes the model's options from the checkpoint, so a checkpoint of another
-    task would silently turn the recipe into that task.)
-
-    Raises:
-        ValueError: for an unreadable file (see :func:`~rnnzoo.serialization.read_checkpoint`) or another task.
-    """
-    stored = read_checkpoint(ckpt_path).get("rnnzoo", {}).get("task")
-    if not isinstance(stored, str) or not isinstance(model_class, str):
-        return
-    stored_class, recipe_class = import_class(stored), import_class(model_class)
-    if not (issubclass(recipe_class, stored_class) or issubclass(stored_class, recipe_class)):
-        raise ValueError(
-            f"{ckpt_path!r} holds a {stored_class.__name__}, but this recipe's model is a "
-            f"{recipe_class.__name__}: give a checkpoint written by this recipe"
-        )
-
-
-def check_checkpoint_fits(ckpt_path: str, model: LightningModule) -> None:
-    """Refuse, with one clear error, a checkpoint whose weights do not fit ``model`` (e.g. another vocabulary).
-
-    Raises:
-        ValueError: naming the options that differ (or else the weights).
-    """
-    checkpoint = read_checkpoint(ckpt_path)
-    mine = {name: tuple(value.shape) for name, value in model.state_dict().items()}
-    theirs = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items()}
-    if mine == theirs:
-        return
-    options = checkpoint.get("hyper_parameters", {})
-    differing = [
-        f"{name}: {clip(repr(value), 60)} there, {clip(repr(model.hparams[name]), 60)} here"
-        for name, value in options.items()
-        if not name.startswith("_") and name in model.hparams and model.hparams[name] != value
-    ]
-    weights = sorted(set(mine.items()) ^ set(theirs.items()))
-    raise ValueError(
-        f"{ckpt_path!r} was written by a {type(model).__name__} built with other options "
-        f"({'; '.join(differing) if differing else 'weights ' + preview(name for name, _ in weights)}): "
-        "use the options it was trained with"
-    )
-
-
-def load_model(ckpt_path: str | None, model: str | None, device: str, kind: type[RNNTask], purpose: str) -> RNNTask:
+def load_model(
+    ckpt_path: str | None,
+    model: str | None,
+    device: str,
+    kind: type | str,
+    purpose: str,
+    quantize: str | None = None,
+    runtime: str = "torch",
+) -> Any:
     """A task from a Lightning checkpoint (``ckpt_path``) or a pretrained ``model``, exactly one of them.
 
+    Args:
+        ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        model: a bundled name, an artifact folder or a hub repo id (with ``runtime="onnx"``: an ONNX export folder).
+        device: where to run.
+        kind: the task class the caller needs (or its name in :mod:`rnnzoo.tasks`).
+        purpose: what the caller does, for the error when the task is not a ``kind``.
+        quantize: ``"int8"``: dynamic int8 quantization of the PyTorch model (CPU only).
+        runtime: ``"torch"``, or ``"onnx"``: the task's graphs run on ONNX Runtime (:class:`rnnzoo.export.OnnxModel`).
+
+    Returns:
+        The :class:`~rnnzoo.RNNTask`, in eval mode.
+
     Raises:
-        ValueError: when both or neither are given, or the task is not a ``kind`` (it cannot ``purpose``).
+        ValueError: when both or neither are given, the task is not a ``kind`` (it cannot ``purpose``), or the
+            runtime, quantization and device do not go together.
     """
     if (ckpt_path is None) == (model is None):
         raise ValueError("give exactly one of --ckpt_path (a Lightning checkpoint) or --model (a pretrained model)")
     check_device(device)
-    task = (
-        load_task(ckpt_path, map_location=device) if ckpt_path else RNNTask.from_pretrained(model, map_location=device)
-    )
+    from rnnzoo.tasks import RNNTask, load_task  # here, not at the top: a command's --help imports no torch
+
+    kind = getattr(importlib.import_module("rnnzoo.tasks"), kind) if isinstance(kind, str) else kind
+    if runtime == "onnx":
+        if ckpt_path is not None or quantize is not None or device != "cpu":
+            raise ValueError(
+                "--runtime onnx runs an ONNX export folder on the CPU: give --model DIR (written by rnnzoo export "
+                "--format onnx, which chose its quantization) without --ckpt_path, --quantize or --device"
+            )
+        from rnnzoo.export.runtime import OnnxModel
+
+        task = OnnxModel(model).task
+    elif ckpt_path:
+        task = load_task(ckpt_path, map_location=device)
+    else:
+        task = RNNTask.from_pretrained(model, map_location=device)
     if not isinstance(task, kind):
         raise ValueError(f"{ckpt_path or model!r} holds a {type(task).__name__}, which does not {purpose}")
+    if quantize == "int8":
+        if device != "cpu":
+            raise ValueError("--quantize int8 (dynamic quantization) runs on the CPU: give --device cpu")
+        from rnnzoo.export.quantize import quantize_int8
+
+        task = quantize_int8(task)
     return task
 
 
@@ -202,6 +98,8 @@ def check_device(device: str) -> None:
     Raises:
         ValueError: naming the device and what to give instead.
     """
+    import torch
+
     try:
         kind = torch.device(device).type
     except (RuntimeError, ValueError):
@@ -347,7 +245,7 @@ class Verb:
     Attributes:
         options: a function whose signature and docstring are the command's own options
             (``--ckpt_path``, ``--model`` and ``--device`` come with every command).
-        task: the task class it runs.
+        task: the name of the task class it runs (in :mod:`rnnzoo.tasks`, imported when the command runs).
         purpose: what it does, for the error when a model cannot.
         echo: the key under which each output line repeats its input (None: not repeated).
         inputs: turns the command's arguments into the list :meth:`RNNTask.predict` reads.
@@ -355,7 +253,7 @@ class Verb:
     """
 
     options: Callable[..., None]
-    task: type[RNNTask]
+    task: str
     purpose: str
     echo: str | None
     inputs: Callable[[dict[str, Any]], list[Any]]
@@ -390,13 +288,13 @@ def _prompt(arguments: dict[str, Any]) -> list[str]:
 
 VERBS: dict[str, Verb] = {
     "generate": Verb(
-        generate, LanguageModel, "generate text from a prompt (use rnnzoo caption)", None, _prompt,
+        generate, "LanguageModel", "generate text from a prompt (use rnnzoo caption)", None, _prompt,
         lambda outputs: print(outputs[0]["text"]),
     ),
-    "classify": Verb(classify, Classifier, "classify text", "text", _texts("classify"), _json_lines),
-    "translate": Verb(translate, Seq2Seq, "translate text", "source", _texts("translate"), _json_lines),
-    "tag": Verb(tag, Tagger, "tag text", None, _texts("tag"), _json_lines),
-    "caption": Verb(caption, Captioner, "caption", "condition", _conditions, _json_lines),
+    "classify": Verb(classify, "Classifier", "classify text", "text", _texts("classify"), _json_lines),
+    "translate": Verb(translate, "Seq2Seq", "translate text", "source", _texts("translate"), _json_lines),
+    "tag": Verb(tag, "Tagger", "tag text", None, _texts("tag"), _json_lines),
+    "caption": Verb(caption, "Captioner", "caption", "condition", _conditions, _json_lines),
 }  # fmt: skip
 """The inference commands, each one call of the task's :meth:`~rnnzoo.tasks.RNNTask.predict`."""
 
@@ -405,9 +303,8 @@ def run_verb(verb: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
     """Load the model, read the inputs, ``predict`` with the remaining options (None: the model's default)."""
     spec, arguments = VERBS[verb], dict(arguments)
     inputs = spec.inputs(arguments)
-    task = load_model(
-        arguments.pop("ckpt_path"), arguments.pop("model"), arguments.pop("device"), spec.task, spec.purpose
-    )
+    where = [arguments.pop(name) for name in ("ckpt_path", "model", "device")]
+    task = load_model(*where, spec.task, spec.purpose, arguments.pop("quantize"), arguments.pop("runtime"))
     outputs = task.predict(inputs, **{name: value for name, value in arguments.items() if value is not None})
     if spec.echo is not None:
         outputs = [{spec.echo: str(given), **output} for given, output in zip(inputs, outputs, strict=True)]
@@ -423,24 +320,37 @@ def _verb_parser(name: str) -> ArgumentParser:
         "an artifact folder or a HuggingFace hub repo id",
     )  # fmt: skip
     parser.add_argument("--device", type=str, default="cpu", help="where to run (cpu, cuda)")
+    parser.add_argument(
+        "--quantize", type=Literal["int8"] | None, default=None, help="int8: dynamic int8 quantization (CPU)"
+    )
+    parser.add_argument(
+        "--runtime", type=Literal["torch", "onnx"], default="torch",
+        help="onnx: run an ONNX export folder (--model DIR, from rnnzoo export --format onnx) on ONNX Runtime",
+    )  # fmt: skip
     parser.add_function_arguments(verb.options)
     return parser
 
 
 def export(
-    ckpt_path: str,
     out: str,
+    ckpt_path: str | None = None,
+    model: str | None = None,
+    format: Literal["safetensors", "onnx"] = "safetensors",
+    quantize: Literal["int8"] | None = None,
     dataset: str | None = None,
     recipe: str | None = None,
     command: str | None = None,
     data_license: str | None = None,
     metrics: dict[str, float] | None = None,
 ) -> str:
-    """Turn a Lightning checkpoint into a pretrained artifact folder (safetensors, tokenizer, model card).
+    """Write a model as a pretrained artifact folder (safetensors, tokenizer, model card), or as ONNX graphs.
 
     Args:
-        ckpt_path: a checkpoint written by ``rnnzoo fit``.
         out: the folder to write.
+        ckpt_path: a checkpoint written by ``rnnzoo fit``.
+        model: or a pretrained model (bundled name, artifact folder or hub repo id).
+        format: ``safetensors`` (an artifact) or ``onnx`` (the encoder and decoding-step graphs beside one).
+        quantize: ``int8``: ONNX Runtime's dynamic int8 quantization of the graphs (``--format onnx``).
         dataset: the training data, for the model card.
         recipe: the recipe used, for the model card.
         command: the training command, for the model card.
@@ -448,8 +358,19 @@ def export(
         metrics: test metrics measured, name -> value, for the model card.
     """
     check_export_folder(out)
+    if quantize is not None and format != "onnx":
+        raise ValueError(
+            "--quantize int8 quantizes ONNX graphs (--format onnx); a safetensors artifact keeps float weights: "
+            "quantize when loading it instead (--quantize int8 on rnnzoo classify, tag, generate ...)"
+        )
+    task = load_model(ckpt_path, model, "cpu", "RNNTask", "export")
+    if format == "onnx":
+        from rnnzoo.export.onnx import export_onnx
+
+        export_onnx(task, out, quantize)
+        return f"wrote {out}: run it with rnnzoo.export.OnnxModel({out!r}), or --runtime onnx --model {out}"
     card = {"dataset": dataset, "recipe": recipe, "command": command, "data_license": data_license}
-    load_task(ckpt_path).save_pretrained(out, model_card_kwargs={**card, "metrics": metrics, "name": out})
+    task.save_pretrained(out, model_card_kwargs={**card, "metrics": metrics, "name": out})
     return f"wrote {out}: load it with RNNTask.from_pretrained({out!r}) or --model {out}"
 
 
@@ -494,30 +415,6 @@ COMMANDS = (*VERBS, "export", "serve")
 """Commands beside LightningCLI's."""
 
 
-def _lightning_cli(args: list[str] | None) -> None:
-    if any(arg.split("=")[0] in ("--optimizer", "--lr_scheduler") for arg in args or sys.argv[1:]):
-        raise ValueError(
-            "set the optimizer and scheduler on the model (--model.optimizer, --model.scheduler, as the recipes "
-            "do): the task applies them, ReduceLROnPlateau's monitor included"
-        )
-    RnnzooCLI(
-        LightningModule,
-        LightningDataModule,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        args=args,
-        auto_configure_optimizers=False,
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={
-            "description": "Train and evaluate rnnzoo models from YAML recipes. "
-            "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help "
-            "(classifiers), rnnzoo translate --help (seq2seq), rnnzoo tag --help (taggers), "
-            "rnnzoo caption --help (captioners), rnnzoo export --help (to a pretrained artifact), "
-            "rnnzoo serve --help (over HTTP)"
-        },
-    )
-
-
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``rnnzoo`` command: one error boundary for training and inference."""
     argv = sys.argv[1:] if args is None else list(args)
@@ -525,7 +422,9 @@ def main(args: list[str] | None = None) -> None:
         if argv and argv[0] in COMMANDS:
             _function_command(argv[0], argv[1:])
         else:
-            _lightning_cli(args)
+            from rnnzoo.train_cli import run_lightning_cli  # training needs Lightning's CLI; inference does not
+
+            run_lightning_cli(args)
     except USER_ERRORS as error:
         if os.environ.get("RNNZOO_DEBUG"):
             raise

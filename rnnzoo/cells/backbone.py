@@ -146,6 +146,9 @@ class RecurrentBackbone(nn.Module):
         self, inputs: Tensor, lengths: Tensor | None, state: State | None, record_gates: bool
     ) -> tuple[Tensor, State, list[dict[str, Tensor]]]:
         batch, steps = self._check_inputs(inputs)
+        if torch.onnx.is_in_onnx_export():  # traced: no checks that read values, no per-length Python loop
+            outputs, final_state = self._run_exported(inputs, lengths, self._check_state(state, batch, inputs))
+            return outputs, final_state, []
         if lengths is not None:
             lengths = check_lengths(lengths, batch, steps)
             if bool((lengths == steps).all()):
@@ -199,6 +202,21 @@ class RecurrentBackbone(nn.Module):
         multi-layer kernel).
         """
         return None
+
+    def _run_exported(self, inputs: Tensor, lengths: Tensor | None, states: tuple[Tensor, ...]) -> tuple[Tensor, State]:
+        """Hook: :meth:`forward` as ONNX export traces it, any batch and number of steps, padding read from ``lengths``.
+
+        The layer-by-layer path loops in Python over the distinct lengths, and a cell's own
+        layers loop over the steps: a trace would freeze both. The fused cells override this
+        with ONNX's recurrent operators (:mod:`rnnzoo.cells.fused`).
+
+        Raises:
+            NotImplementedError: for a cell that has no such path.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot be exported to ONNX: its layers loop over time in Python, which a trace "
+            "freezes to the example's length. Export models built on the fused cells (lstm, gru, rnn)"
+        )
 
     def _check_inputs(self, inputs: Tensor) -> tuple[int, int]:
         if inputs.dim() != 3 or inputs.shape[-1] != self.input_size:

@@ -9,10 +9,13 @@ with the layers' own weights: same parameters, same results, less per-call work.
 
 from __future__ import annotations
 
+import torch
 from torch import _VF, Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnzoo.cells.backbone import ElmanRNN, RecurrentBackbone, State
 from rnnzoo.cells.registry import register_cell
+from rnnzoo.nn.masking import reverse_padded
 
 
 class _FusedLayer:
@@ -95,6 +98,45 @@ class _StackedKernel:
             True,  # batch_first
         )
         return outputs, tuple(final) if len(final) > 1 else final[0]
+
+    def _run_exported(self, inputs: Tensor, lengths: Tensor | None, states: tuple[Tensor, ...]) -> tuple[Tensor, State]:
+        """Every layer and direction over a packed batch, which ONNX export turns into its recurrent operators.
+
+        ONNX's ``LSTM`` / ``GRU`` / ``RNN`` read the real lengths (``sequence_lens``): each row stops at
+        its last real step, as on the layer-by-layer path, for any batch and number of steps. The
+        reverse direction reads each row reversed within its length.
+        """
+        backbone: RecurrentBackbone = self  # type: ignore[assignment]
+        layer_input, finals = inputs, []
+        for index, directions in enumerate(backbone.layers):
+            if index > 0:
+                layer_input = backbone.dropout(layer_input)
+            outputs = []
+            for direction, layer in enumerate(directions):
+                position = index * backbone.num_directions + direction
+                start = tuple(state[position : position + 1] for state in states)
+                sequence = reverse_padded(layer_input, lengths) if direction else layer_input
+                output, final = _packed_layer(layer, sequence, lengths, start)
+                outputs.append(reverse_padded(output, lengths) if direction else output)
+                finals.append(final)
+            layer_input = torch.cat(outputs, dim=-1)
+        final_state = tuple(torch.cat([final[k] for final in finals]) for k in range(len(states)))
+        return layer_input, final_state if len(final_state) > 1 else final_state[0]
+
+
+def _packed_layer(
+    layer: nn.RNNBase, inputs: Tensor, lengths: Tensor | None, state: tuple[Tensor, ...]
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Torch's own kernel of one layer over ``inputs [B, T, I]`` packed by ``lengths``; state ``[1, B, H]`` tensors."""
+    kernel = super(_FusedLayer, layer).forward  # torch's nn.RNN / LSTM / GRU forward, past the adapter
+    hx = state if len(state) > 1 else state[0]
+    if lengths is None:
+        outputs, final = kernel(inputs, hx)
+    else:
+        packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+        outputs, final = kernel(packed, hx)
+        outputs = pad_packed_sequence(outputs, batch_first=True, total_length=inputs.shape[1])[0]
+    return outputs, final if isinstance(final, tuple) else (final,)
 
 
 @register_cell("rnn")

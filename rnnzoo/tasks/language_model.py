@@ -215,11 +215,20 @@ class LanguageModel(TruncatedBPTT, GenerativeTask):
         tokens, lengths = pad_sequences(ids)
         return PromptBatch(tokens, lengths, list(inputs))
 
+    def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, State]:
+        """Read prompts ``tokens [B, T]`` (real ``lengths [B]``) from h_0 = 0 in one backbone call, padding never read.
+
+        Returns:
+            The logits ``[B, V]`` after each prompt's last token, and the state there.
+        """
+        outputs, state = self.backbone(self.embed(tokens), lengths)
+        last = outputs[torch.arange(outputs.shape[0], device=outputs.device), lengths.to(outputs.device) - 1]
+        return self.head(self.output_dropout(last)), state
+
     def start(self, batch: PromptBatch) -> tuple[Tensor, State, None]:
-        """Read every prompt from h_0 = 0 (padding never read): the logits after its last token, and the state."""
-        outputs, state = self.backbone(self.embed(batch.tokens), batch.lengths)
-        last = outputs[torch.arange(len(batch.lengths)), batch.lengths.to(outputs.device) - 1]
-        return self.head(self.output_dropout(last)), state, None
+        """Read every prompt (:meth:`encode`): the logits after its last token, and the state."""
+        logits, state = self.encode(batch.tokens, batch.lengths)
+        return logits, state, None
 
     def output_text(self, batch: PromptBatch, row: int, tokens: Tensor) -> str:
         """The prompt followed by the generated text (after a space, for a word-level model)."""

@@ -242,11 +242,11 @@ class Tagger(TruncatedBPTT, RNNTask):
 
     def _scores(self, batch: TaggingBatch, stage: str) -> Tensor:
         """The scores of a batch; a truncated-BPTT chunk reads from (and carries on) ``stage``'s state."""
-        carry = batch.continues is not None and self.carries_state
-        state = self.carried_state(stage, len(batch.lengths), batch.continues) if carry else None
+        if batch.continues is None or not self.carries_state:
+            return self(batch.inputs, batch.lengths, batch.chars)
+        state = self.carried_state(stage, len(batch.lengths), batch.continues)
         scores, final = self.scores_and_state(batch.inputs, batch.lengths, batch.chars, state)
-        if carry:
-            self.carry(stage, final)
+        self.carry(stage, final)
         return scores
 
     def training_loss(self, batch: TaggingBatch) -> Tensor:

@@ -1,0 +1,185 @@
+"""Training from YAML recipes: LightningCLI with rnnzoo's links and checks (``rnnzoo fit``, ``test`` ...).
+
+:mod:`rnnzoo.cli` hands every command that is not an inference command here, so that the
+inference commands never import Lightning's CLI.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from lightning import LightningDataModule, LightningModule
+from lightning.pytorch.cli import LightningCLI
+
+from rnnzoo.cells import get_cell_class
+from rnnzoo.errors import clip, preview
+from rnnzoo.serialization import import_class, read_checkpoint
+
+CELL_OPTIONS = ("cell", "encoder_cell", "decoder_cell")
+"""Model options that name a registered cell, checked before anything is built."""
+
+
+class RnnzooCLI(LightningCLI):
+    """LightningCLI whose data module tells the model its vocabulary size.
+
+    The link is applied at instantiation (Lightning issue 17275): the data
+    module builds its tokenizer from the training split when asked for
+    ``vocab_size``, before ``setup()``. It is an int for one-vocabulary tasks and
+    ``{"source": ..., "target": ...}`` for translation, whatever the task's
+    ``vocab_size`` argument takes. A tagging data module also gives the
+    tagger its ``char_vocab_size`` and ``frame_size`` (links whose source or
+    target a class lacks are skipped). A classifier's ``num_classes`` and a
+    tagger's ``num_tags`` are written in the recipe instead, and checked against
+    the data at ``setup()``.
+    """
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        """Link the data module's input sizes into the model."""
+        for size in ("vocab_size", "char_vocab_size", "frame_size"):
+            parser.link_arguments(f"data.{size}", f"model.init_args.{size}", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        """Check the cell names first, so a typo is one clear error rather than a union-type report."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        model = config.get("model", {}).get("init_args", {})
+        for option in CELL_OPTIONS:
+            if isinstance(model.get(option), str):
+                get_cell_class(model[option])
+
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        """Parse, then resolve and check ``--ckpt_path`` before Lightning reads the checkpoint's options.
+
+        ``fit --ckpt_path last`` becomes the newest run's ``last.ckpt`` (:func:`continue_last_run`);
+        a checkpoint file must be readable and hold this recipe's task (:func:`check_checkpoint_task`).
+        """
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else None
+        if config is None or config.get("ckpt_path") is None:
+            return
+        if subcommand == "fit" and config.ckpt_path == "last":
+            config.ckpt_path = continue_last_run(config.get("trainer"))
+        if config.ckpt_path not in ("last", "best", "hpc"):
+            check_checkpoint_task(config.ckpt_path, config.get("model", {}).get("class_path"))
+
+    def before_fit(self) -> None:
+        """Check ``--ckpt_path`` before Lightning loads it."""
+        self.check_ckpt_path()
+
+    def before_validate(self) -> None:
+        """Check ``--ckpt_path`` before Lightning loads it."""
+        self.check_ckpt_path()
+
+    def before_test(self) -> None:
+        """Check ``--ckpt_path`` before Lightning loads it."""
+        self.check_ckpt_path()
+
+    def before_predict(self) -> None:
+        """Check ``--ckpt_path`` before Lightning loads it."""
+        self.check_ckpt_path()
+
+    def check_ckpt_path(self) -> None:
+        """A ``--ckpt_path`` file must be a readable checkpoint of this recipe's model (one clear error if not)."""
+        path = self.config[self.subcommand].get("ckpt_path")
+        if path is not None and path not in ("last", "best", "hpc"):
+            check_checkpoint_fits(path, self.model)
+
+
+def continue_last_run(trainer: Any) -> str:
+    """``fit --ckpt_path last``: the newest run folder's ``last.ckpt``; the run writes into that folder.
+
+    Lightning looks for ``last.ckpt`` in the folder of the run being started, which a logger
+    without a fixed ``version`` makes new (``version_N+1``), so the run would start from scratch.
+    Here the logger's ``version`` is set to the newest ``version_N`` whose ``checkpoints`` hold a
+    ``last*.ckpt``, and that file (the most recent) is returned; with none, ``"last"`` is, and the
+    run starts afresh as Lightning's ``last`` does (saying so).
+    """
+    logger = trainer.get("logger") if trainer is not None else None
+    init = logger.get("init_args") if hasattr(logger, "get") else None
+    if init is None or init.get("version") is not None or init.get("save_dir") is None:
+        return "last"  # no logger, a fixed version, or a logger without run folders: Lightning's own lookup applies
+    root = Path(init.save_dir) / str(init.get("name") or "lightning_logs")
+    runs = []
+    for folder in root.glob("version_*"):
+        number = folder.name.removeprefix("version_")
+        lasts = sorted((folder / "checkpoints").glob("last*.ckpt"), key=lambda path: path.stat().st_mtime)
+        if number.isdigit() and lasts:
+            runs.append((int(number), lasts[-1]))
+    if not runs:
+        print(f"rnnzoo: no last.ckpt under {root}: starting a new run", file=sys.stderr)
+        return "last"
+    init.version, path = max(runs)
+    print(f"rnnzoo: resuming the run in {path.parent.parent} from {path}", file=sys.stderr)
+    return str(path)
+
+
+def check_checkpoint_task(ckpt_path: str, model_class: str | None) -> None:
+    """Refuse an unreadable checkpoint, or one of another task than the recipe's ``model_class``.
+
+    (Lightning then takes the model's options from the checkpoint, so a checkpoint of another
+    task would silently turn the recipe into that task.)
+
+    Raises:
+        ValueError: for an unreadable file (see :func:`~rnnzoo.serialization.read_checkpoint`) or another task.
+    """
+    stored = read_checkpoint(ckpt_path).get("rnnzoo", {}).get("task")
+    if not isinstance(stored, str) or not isinstance(model_class, str):
+        return
+    stored_class, recipe_class = import_class(stored), import_class(model_class)
+    if not (issubclass(recipe_class, stored_class) or issubclass(stored_class, recipe_class)):
+        raise ValueError(
+            f"{ckpt_path!r} holds a {stored_class.__name__}, but this recipe's model is a "
+            f"{recipe_class.__name__}: give a checkpoint written by this recipe"
+        )
+
+
+def check_checkpoint_fits(ckpt_path: str, model: LightningModule) -> None:
+    """Refuse, with one clear error, a checkpoint whose weights do not fit ``model`` (e.g. another vocabulary).
+
+    Raises:
+        ValueError: naming the options that differ (or else the weights).
+    """
+    checkpoint = read_checkpoint(ckpt_path)
+    mine = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+    theirs = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items()}
+    if mine == theirs:
+        return
+    options = checkpoint.get("hyper_parameters", {})
+    differing = [
+        f"{name}: {clip(repr(value), 60)} there, {clip(repr(model.hparams[name]), 60)} here"
+        for name, value in options.items()
+        if not name.startswith("_") and name in model.hparams and model.hparams[name] != value
+    ]
+    weights = sorted(set(mine.items()) ^ set(theirs.items()))
+    raise ValueError(
+        f"{ckpt_path!r} was written by a {type(model).__name__} built with other options "
+        f"({'; '.join(differing) if differing else 'weights ' + preview(name for name, _ in weights)}): "
+        "use the options it was trained with"
+    )
+
+
+def run_lightning_cli(args: list[str] | None) -> None:
+    """Run LightningCLI (``fit``, ``validate``, ``test``, ``predict``) on ``args`` (None: the command line)."""
+    if any(arg.split("=")[0] in ("--optimizer", "--lr_scheduler") for arg in args or sys.argv[1:]):
+        raise ValueError(
+            "set the optimizer and scheduler on the model (--model.optimizer, --model.scheduler, as the recipes "
+            "do): the task applies them, ReduceLROnPlateau's monitor included"
+        )
+    RnnzooCLI(
+        LightningModule,
+        LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=args,
+        auto_configure_optimizers=False,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={
+            "description": "Train and evaluate rnnzoo models from YAML recipes. "
+            "To use a checkpoint: rnnzoo generate --help (language models), rnnzoo classify --help "
+            "(classifiers), rnnzoo translate --help (seq2seq), rnnzoo tag --help (taggers), "
+            "rnnzoo caption --help (captioners), rnnzoo export --help (to a pretrained artifact), "
+            "rnnzoo serve --help (over HTTP)"
+        },
+    )
