@@ -265,6 +265,24 @@ def test_classify_file_to_output_streams_one_json_line_per_input_line(trained_cl
         assert row["probabilities"] == pytest.approx(oracle["probabilities"], abs=1e-6)
 
 
+def test_predict_output_writes_the_test_split_as_json_lines(trained_classifier, tmp_path, monkeypatch):
+    folder, checkpoint, overrides = trained_classifier
+    files = {split: str(folder / f"{split}.jsonl") for split in ("train", "validation", "test")}
+    at = overrides.index("--data.dataset")  # the same rows, read as local files rather than a folder
+    overrides[at : at + 2] = ["--data.dataset", "null", "--data.data_files", json.dumps(files)]
+    monkeypatch.chdir(tmp_path)
+    recipe = str(RECIPES / "classification" / "rotten_tomatoes-gru.yaml")
+    output = tmp_path / "predictions.jsonl"
+    main(["predict", "--config", recipe, *overrides, "--ckpt_path", checkpoint, "--output", str(output)])
+    written = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    texts = [json.loads(line)["text"] for line in Path(files["test"]).read_text().splitlines()]
+    expected = load_task(checkpoint).predict(texts)
+    assert len(written) == len(texts) == 16
+    assert [row["label"] for row in written] == [row["label"] for row in expected]
+    for row, oracle in zip(written, expected, strict=True):
+        assert row["probabilities"] == pytest.approx(oracle["probabilities"], abs=1e-5)
+
+
 def test_a_file_that_is_not_utf8_or_is_a_folder_is_one_clear_error(trained_classifier, tmp_path, capsys):
     _, checkpoint, _ = trained_classifier
     (tmp_path / "latin1.txt").write_bytes("a good film\nun café\n".encode("latin-1"))
