@@ -18,6 +18,7 @@ from rnnzoo.data_state import DataState
 from rnnzoo.decoding import GenerationConfig
 from rnnzoo.gradients import GradientRecorder
 from rnnzoo.hub import GradualUnfreezing, LoadPretrained, get_model_info, list_models, load_pretrained, transfer_weights
+from rnnzoo.predictions import JsonLinesWriter
 from rnnzoo.tasks import (
     Captioner,
     Classifier,
@@ -45,6 +46,7 @@ __all__ = [
     "GradientRecorder",
     "GradualUnfreezing",
     "ImageCaptionDataModule",
+    "JsonLinesWriter",
     "LanguageModel",
     "LanguageModelDataModule",
     "LoadPretrained",
