@@ -267,6 +267,7 @@ def test_classify_file_to_output_streams_one_json_line_per_input_line(trained_cl
 
 def test_predict_output_writes_the_test_split_as_json_lines(trained_classifier, tmp_path, monkeypatch):
     folder, checkpoint, overrides = trained_classifier
+    overrides = list(overrides)  # the fixture's list is shared by the module's tests
     files = {split: str(folder / f"{split}.jsonl") for split in ("train", "validation", "test")}
     at = overrides.index("--data.dataset")  # the same rows, read as local files rather than a folder
     overrides[at : at + 2] = ["--data.dataset", "null", "--data.data_files", json.dumps(files)]
