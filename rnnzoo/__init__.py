@@ -36,6 +36,7 @@ _LAZY = {
     "list_models": "rnnzoo.hub",
     "load_pretrained": "rnnzoo.hub",
     "transfer_weights": "rnnzoo.hub",
+    "JsonLinesWriter": "rnnzoo.predictions",
     "Captioner": "rnnzoo.tasks",
     "Classifier": "rnnzoo.tasks",
     "GenerativeTask": "rnnzoo.tasks",
@@ -78,6 +79,7 @@ if TYPE_CHECKING:
         load_pretrained,
         transfer_weights,
     )
+    from rnnzoo.predictions import JsonLinesWriter
     from rnnzoo.tasks import (
         Captioner,
         Classifier,
@@ -125,6 +127,7 @@ __all__ = [
     "GradientRecorder",
     "GradualUnfreezing",
     "ImageCaptionDataModule",
+    "JsonLinesWriter",
     "LanguageModel",
     "LanguageModelDataModule",
     "LoadPretrained",

@@ -18,13 +18,13 @@ rnnzoo serve --model sst2-gru_small --port 8000            (HTTP: POST /predict,
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from jsonargparse import ArgumentParser
 
@@ -110,25 +110,33 @@ def check_device(device: str) -> None:
         raise ValueError(f"--device {device!r}, but torch finds no MPS device here: give --device cpu")
 
 
-def read_texts(text: str | list[str] | None, file: str | None, verb: str) -> list[str]:
-    """The ``--text`` values, then the non-blank lines of ``--file``; at least one of them.
+BLOCK_LINES = 256
+"""Lines of ``--file`` read, predicted and written at a time: a file of any size is never held whole."""
 
-    The file is UTF-8 (a byte-order mark at its start is not part of the first text).
+
+def read_texts(text: str | list[str] | None, file: str | None, verb: str) -> Iterator[list[str]]:
+    """The ``--text`` values, then the non-blank lines of ``--file`` in blocks of ``block``; at least one text.
+
+    The file is UTF-8 (a byte-order mark at its start is not part of the first text); its blocks
+    hold :data:`BLOCK_LINES` lines.
 
     Raises:
         FileNotFoundError: when there is no ``file``.
         ValueError: for a folder, bytes that are not UTF-8, or nothing to read.
     """
     texts = [text] if isinstance(text, str) else list(text or [])
-    if file is not None:
-        texts += read_lines(file)
-    if not texts:
+    if texts:
+        yield texts
+    given = bool(texts)
+    for lines in [] if file is None else read_lines(file, BLOCK_LINES):
+        given = True
+        yield lines
+    if not given:
         raise ValueError(f"nothing to {verb}: give --text (one or more) or --file")
-    return texts
 
 
-def read_lines(file: str) -> list[str]:
-    """The non-blank lines of a UTF-8 text file (``utf-8-sig``: a leading byte-order mark is dropped).
+def read_lines(file: str, block: int = BLOCK_LINES) -> Iterator[list[str]]:
+    """The non-blank lines of a UTF-8 text file in blocks of up to ``block`` (``utf-8-sig``: a leading BOM is dropped).
 
     Raises:
         FileNotFoundError: when there is no ``file``.
@@ -138,17 +146,33 @@ def read_lines(file: str) -> list[str]:
         raise ValueError(f"--file {file!r} is a folder: give a text file, one input a line")
     if not os.path.exists(file):
         raise FileNotFoundError(f"--file {file!r} does not exist")
-    data = Path(file).read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise ValueError(
-            f"--file {file!r} is not UTF-8 text: line {line} holds the bytes {data[error.start : error.start + 4]!r}; "
-            "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
-        ) from None
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # universal newlines, as open() reads
-    return [line for line in lines if line.strip()]
+    lines: list[str] = []
+    with open(file, encoding="utf-8-sig") as handle:  # universal newlines
+        try:
+            for line in handle:
+                if line.strip():
+                    lines.append(line.removesuffix("\n"))
+                if len(lines) == block:
+                    yield lines
+                    lines = []
+        except UnicodeDecodeError:
+            raise _not_utf8(file) from None
+    if lines:
+        yield lines
+
+
+def _not_utf8(file: str) -> ValueError:
+    """The error for a file that is not UTF-8, naming its first bad line and bytes (found reading line by line)."""
+    with open(file, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return ValueError(
+                    f"--file {file!r} is not UTF-8 text: line {number} holds the bytes "
+                    f"{raw[error.start : error.start + 4]!r}; convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+                )
+    return ValueError(f"--file {file!r} is not UTF-8 text; convert it to UTF-8")
 
 
 def generate(
@@ -248,24 +272,24 @@ class Verb:
         task: the name of the task class it runs (in :mod:`rnnzoo.tasks`, imported when the command runs).
         purpose: what it does, for the error when a model cannot.
         echo: the key under which each output line repeats its input (None: not repeated).
-        inputs: turns the command's arguments into the list :meth:`RNNTask.predict` reads.
-        show: prints the outputs.
+        inputs: turns the command's arguments into the lists :meth:`RNNTask.predict` reads, block by block.
+        show: prints a block of outputs.
     """
 
     options: Callable[..., None]
     task: str
     purpose: str
     echo: str | None
-    inputs: Callable[[dict[str, Any]], list[Any]]
+    inputs: Callable[[dict[str, Any]], Iterable[list[Any]]]
     show: Callable[[list[dict[str, Any]]], None]
 
 
-def _json_lines(outputs: list[dict[str, Any]]) -> None:
+def _json_lines(outputs: list[dict[str, Any]], stream: TextIO | None = None) -> None:
     for output in outputs:
-        print(json.dumps(output, ensure_ascii=False))
+        print(json.dumps(output, ensure_ascii=False), file=stream)
 
 
-def _conditions(arguments: dict[str, Any]) -> list[Any]:
+def _conditions(arguments: dict[str, Any]) -> list[list[Any]]:
     condition, image = arguments.pop("condition"), arguments.pop("image")
     if bool(condition) == bool(image):
         raise ValueError("give --condition (a category) or --image (an image file), one or more, not both")
@@ -274,16 +298,16 @@ def _conditions(arguments: dict[str, Any]) -> list[Any]:
     samples = arguments.pop("num_samples")
     if samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {samples}")
-    return [c for c in conditions for _ in range(samples)]
+    return [[c for c in conditions for _ in range(samples)]]
 
 
-def _texts(verb: str) -> Callable[[dict[str, Any]], list[str]]:
+def _texts(verb: str) -> Callable[[dict[str, Any]], Iterator[list[str]]]:
     return lambda arguments: read_texts(arguments.pop("text"), arguments.pop("file"), verb)
 
 
-def _prompt(arguments: dict[str, Any]) -> list[str]:
+def _prompt(arguments: dict[str, Any]) -> list[list[str]]:
     arguments["max_length"] = arguments.pop("max_new_tokens")
-    return [arguments.pop("prompt")]
+    return [[arguments.pop("prompt")]]
 
 
 VERBS: dict[str, Verb] = {
@@ -299,16 +323,24 @@ VERBS: dict[str, Verb] = {
 """The inference commands, each one call of the task's :meth:`~rnnzoo.tasks.RNNTask.predict`."""
 
 
-def run_verb(verb: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
-    """Load the model, read the inputs, ``predict`` with the remaining options (None: the model's default)."""
+def run_verb(verb: str, arguments: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    """Load the model, then ``predict`` block by block of inputs with the remaining options (None: the default).
+
+    The first block is read before the model loads, so that bad input fails fast; the outputs
+    come block by block, in the inputs' order, so a file of any size streams through.
+    """
     spec, arguments = VERBS[verb], dict(arguments)
-    inputs = spec.inputs(arguments)
+    arguments.pop("output", None)
+    blocks = iter(spec.inputs(arguments))
+    first = next(blocks)
     where = [arguments.pop(name) for name in ("ckpt_path", "model", "device")]
     task = load_model(*where, spec.task, spec.purpose, arguments.pop("quantize"), arguments.pop("runtime"))
-    outputs = task.predict(inputs, **{name: value for name, value in arguments.items() if value is not None})
-    if spec.echo is not None:
-        outputs = [{spec.echo: str(given), **output} for given, output in zip(inputs, outputs, strict=True)]
-    return outputs
+    options = {name: value for name, value in arguments.items() if value is not None}
+    for inputs in itertools.chain([first], blocks):
+        outputs = task.predict(inputs, **options)
+        if spec.echo is not None:
+            outputs = [{spec.echo: str(given), **output} for given, output in zip(inputs, outputs, strict=True)]
+        yield outputs
 
 
 def _verb_parser(name: str) -> ArgumentParser:
@@ -327,6 +359,9 @@ def _verb_parser(name: str) -> ArgumentParser:
         "--runtime", type=Literal["torch", "onnx"], default="torch",
         help="onnx: run an ONNX export folder (--model DIR, from rnnzoo export --format onnx) on ONNX Runtime",
     )  # fmt: skip
+    parser.add_argument(
+        "--output", type=str | None, default=None, help="write the outputs to this file, one JSON line per input"
+    )
     parser.add_function_arguments(verb.options)
     return parser
 
@@ -401,7 +436,16 @@ def _serve() -> Callable[..., None]:
 
 def _function_command(name: str, args: list[str]) -> None:
     if name in VERBS:
-        VERBS[name].show(run_verb(name, _verb_parser(name).parse_args(args).as_dict()))
+        arguments = _verb_parser(name).parse_args(args).as_dict()
+        if arguments["output"] is None:
+            for outputs in run_verb(name, arguments):
+                VERBS[name].show(outputs)
+            return
+        blocks = run_verb(name, arguments)
+        first = next(blocks)  # input and model errors before the output file is created
+        with open(arguments["output"], "w", encoding="utf-8") as stream:
+            for outputs in itertools.chain([first], blocks):
+                _json_lines(outputs, stream)
         return
     function = export if name == "export" else _serve()
     parser = ArgumentParser(prog=f"rnnzoo {name}", description=function.__doc__.splitlines()[0])

@@ -15,6 +15,7 @@ from lightning.pytorch.cli import LightningCLI
 
 from rnnzoo.cells import get_cell_class
 from rnnzoo.errors import clip, preview
+from rnnzoo.predictions import JsonLinesWriter
 from rnnzoo.serialization import import_class, read_checkpoint
 
 CELL_OPTIONS = ("cell", "encoder_cell", "decoder_cell")
@@ -36,9 +37,12 @@ class RnnzooCLI(LightningCLI):
     """
 
     def add_arguments_to_parser(self, parser: Any) -> None:
-        """Link the data module's input sizes into the model."""
+        """Link the data module's input sizes into the model; ``predict --output FILE`` writes JSON lines."""
         for size in ("vocab_size", "char_vocab_size", "frame_size"):
             parser.link_arguments(f"data.{size}", f"model.init_args.{size}", apply_on="instantiate")
+        parser.add_argument(
+            "--output", type=str | None, default=None, help="predict: write one JSON line per row of the split here"
+        )
 
     def before_instantiate_classes(self) -> None:
         """Check the cell names first, so a typo is one clear error rather than a union-type report."""
@@ -77,12 +81,19 @@ class RnnzooCLI(LightningCLI):
         self.check_ckpt_path()
 
     def before_predict(self) -> None:
-        """Check ``--ckpt_path`` before Lightning loads it."""
+        """Check ``--ckpt_path``; with ``--output``, write the predictions there rather than keep them in memory."""
         self.check_ckpt_path()
+        config = self.config_init[self.subcommand]
+        if config.get("output") is not None:
+            self.trainer.callbacks.append(JsonLinesWriter(config.output))
+            config.return_predictions = False
 
     def check_ckpt_path(self) -> None:
         """A ``--ckpt_path`` file must be a readable checkpoint of this recipe's model (one clear error if not)."""
-        path = self.config[self.subcommand].get("ckpt_path")
+        config = self.config[self.subcommand]
+        if self.subcommand != "predict" and config.get("output") is not None:
+            raise ValueError(f"--output is for rnnzoo predict; {self.subcommand} writes no predictions")
+        path = config.get("ckpt_path")
         if path is not None and path not in ("last", "best", "hpc"):
             check_checkpoint_fits(path, self.model)
 

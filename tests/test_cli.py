@@ -10,6 +10,7 @@ import torch
 import yaml
 from conftest import LOCAL_COPIES, RECIPES, shared_dataset, shared_file
 
+from rnnzoo import load_task
 from rnnzoo.cli import main
 
 RECIPE_FILES = sorted(RECIPES.rglob("*.yaml"))
@@ -246,6 +247,41 @@ def test_a_bom_at_the_start_of_a_file_is_not_part_of_the_first_text(trained_clas
     given = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["text"] for row in from_file] == ["a good film", "a bad film"]
     assert from_file == given
+
+
+def test_classify_file_to_output_streams_one_json_line_per_input_line(trained_classifier, tmp_path, monkeypatch):
+    import rnnzoo.cli
+
+    _, checkpoint, _ = trained_classifier
+    texts = [f"film number {i} was {'good' if i % 2 else 'bad'}" for i in range(11)]
+    (tmp_path / "in.txt").write_text("\n".join(texts[:5]) + "\n\n" + "\n".join(texts[5:]) + "\n", encoding="utf-8")
+    monkeypatch.setattr(rnnzoo.cli, "BLOCK_LINES", 4)  # three blocks: 4 + 4 + 3 lines
+    main(["classify", "--ckpt_path", checkpoint, "--file", str(tmp_path / "in.txt"), "--output", str(tmp_path / "o")])
+    written = [json.loads(line) for line in (tmp_path / "o").read_text(encoding="utf-8").splitlines()]
+    expected = load_task(checkpoint).predict(texts)
+    assert [row.pop("text") for row in written] == texts
+    assert [row["label"] for row in written] == [row["label"] for row in expected]
+    for row, oracle in zip(written, expected, strict=True):
+        assert row["probabilities"] == pytest.approx(oracle["probabilities"], abs=1e-6)
+
+
+def test_predict_output_writes_the_test_split_as_json_lines(trained_classifier, tmp_path, monkeypatch):
+    folder, checkpoint, overrides = trained_classifier
+    overrides = list(overrides)  # the fixture's list is shared by the module's tests
+    files = {split: str(folder / f"{split}.jsonl") for split in ("train", "validation", "test")}
+    at = overrides.index("--data.dataset")  # the same rows, read as local files rather than a folder
+    overrides[at : at + 2] = ["--data.dataset", "null", "--data.data_files", json.dumps(files)]
+    monkeypatch.chdir(tmp_path)
+    recipe = str(RECIPES / "classification" / "rotten_tomatoes-gru.yaml")
+    output = tmp_path / "predictions.jsonl"
+    main(["predict", "--config", recipe, *overrides, "--ckpt_path", checkpoint, "--output", str(output)])
+    written = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    texts = [json.loads(line)["text"] for line in Path(files["test"]).read_text().splitlines()]
+    expected = load_task(checkpoint).predict(texts)
+    assert len(written) == len(texts) == 16
+    assert [row["label"] for row in written] == [row["label"] for row in expected]
+    for row, oracle in zip(written, expected, strict=True):
+        assert row["probabilities"] == pytest.approx(oracle["probabilities"], abs=1e-5)
 
 
 def test_a_file_that_is_not_utf8_or_is_a_folder_is_one_clear_error(trained_classifier, tmp_path, capsys):

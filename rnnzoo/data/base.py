@@ -197,8 +197,8 @@ class HFDataModule(LightningDataModule):
     A subclass sets :attr:`collate_fn`, implements :meth:`encode` (an :class:`EncodedRows`, with
     ``lengths`` when it buckets) and :meth:`columns`, and names in its hyper-parameters
     ``dataset``, ``train_split``, ``val_split``, ``test_split`` and ``batch_size``, and optionally
-    ``name``, ``revision``, ``val_fraction`` with ``seed``, ``eval_batch_size``, ``bucketing``,
-    ``pool_batches`` and ``num_workers``.
+    ``name``, ``revision``, ``data_files``, ``builder``, ``val_fraction`` with ``seed``,
+    ``eval_batch_size``, ``bucketing``, ``pool_batches`` and ``num_workers``.
     """
 
     collate_fn: ClassVar[Callable[[list[Any]], Any]]
@@ -216,7 +216,13 @@ class HFDataModule(LightningDataModule):
     def raw_splits(self) -> DatasetDict:
         """Hook: the dataset's splits as stored (a generated dataset overrides it)."""
         hp = self.hparams
-        return load_splits(hp.dataset, hp.get("name"), hp.get("revision"))
+        return load_splits(hp.dataset, hp.get("name"), hp.get("revision"), hp.get("data_files"), hp.get("builder"))
+
+    @property
+    def source(self) -> str:
+        """The data's name in messages: the dataset id or folder, else the data files."""
+        hp = self.hparams
+        return hp.dataset if hp.dataset is not None else str(hp.get("data_files"))
 
     def columns(self) -> tuple[str, ...]:
         """Hook: the options whose columns every split must hold (``"text_column"``, ``"label_column"``)."""
@@ -230,7 +236,7 @@ class HFDataModule(LightningDataModule):
             splits = self.raw_splits()
             if "val_fraction" in hp:
                 self._checked(splits, hp.train_split, self.columns())  # a clear error before carving
-                splits = with_validation(splits, hp.dataset, hp.train_split, hp.val_split, hp.val_fraction, hp.seed)
+                splits = with_validation(splits, self.source, hp.train_split, hp.val_split, hp.val_fraction, hp.seed)
             self._splits = splits
         return self._splits
 
@@ -250,9 +256,9 @@ class HFDataModule(LightningDataModule):
 
     def _checked(self, splits: DatasetDict, split: str, options: Sequence[str]) -> Dataset:
         hp = self.hparams
-        rows = get_split(splits, split, hp.dataset)
+        rows = get_split(splits, split, self.source)
         names = {option: _column_names(hp[option]) for option in options}
-        check_columns(rows, split, hp.dataset, names, type(self).column_hints)
+        check_columns(rows, split, self.source, names, type(self).column_hints)
         return rows
 
     def values(self, split: str, option: str) -> list[Any]:

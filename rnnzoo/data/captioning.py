@@ -20,6 +20,7 @@ from torch import Tensor
 
 from rnnzoo.batches import collate_captions
 from rnnzoo.data.base import EncodedRows, HFDataModule, LabelledDataModule, check_texts
+from rnnzoo.data.hf import DataFiles
 from rnnzoo.data_state import DataState
 from rnnzoo.images import IMAGENET_MEAN, IMAGENET_STD, prepare_image
 from rnnzoo.tokenizers import (
@@ -67,6 +68,10 @@ class CategorySequenceDataModule(LabelledDataModule):
         dataset: hub id or local folder (``../shared/data/names``).
         name: the dataset's configuration name, if it has several.
         revision: a hub revision.
+        data_files: local files instead of (or inside) ``dataset``: a path, a glob, a list of them
+            (the ``train`` split) or a dict of split -> path(s).
+        builder: how to read ``data_files`` (``csv``, ``json``, ``parquet``, ``text``); None infers it
+            from the extension.
         label_column: the column holding the category.
         text_column: the column holding the text.
         train_split: split the tokenizer and model are trained on.
@@ -87,9 +92,11 @@ class CategorySequenceDataModule(LabelledDataModule):
 
     def __init__(
         self,
-        dataset: str,
+        dataset: str | None = None,
         name: str | None = None,
         revision: str | None = None,
+        data_files: DataFiles | None = None,
+        builder: Literal["csv", "json", "parquet", "text"] | None = None,
         label_column: str = "label",
         text_column: str = "text",
         train_split: str = "train",
@@ -192,6 +199,10 @@ class ImageCaptionDataModule(HFDataModule):
         dataset: hub id, local folder, or ``generated:shapes`` (:mod:`rnnzoo.data.shapes`, offline).
         name: the dataset's configuration name, if it has several.
         revision: a hub revision.
+        data_files: local files instead of (or inside) ``dataset``: a path, a glob, a list of them
+            (the ``train`` split) or a dict of split -> path(s).
+        builder: how to read ``data_files`` (``csv``, ``json``, ``parquet``, ``text``); None infers it
+            from the extension.
         image_column: the column holding the images (HF ``Image`` or arrays).
         caption_column: the column holding a caption or a list of them, or several string
             columns holding one reference each (``[caption_0, ..., caption_4]`` in ``jxie/flickr8k``).
@@ -218,9 +229,11 @@ class ImageCaptionDataModule(HFDataModule):
 
     def __init__(
         self,
-        dataset: str,
+        dataset: str | None = None,
         name: str | None = None,
         revision: str | None = None,
+        data_files: DataFiles | None = None,
+        builder: Literal["csv", "json", "parquet", "text"] | None = None,
         image_column: str = "image",
         caption_column: str | list[str] = "caption",
         train_split: str = "train",

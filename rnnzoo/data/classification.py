@@ -11,7 +11,7 @@ import torch
 
 from rnnzoo.batches import collate_classification
 from rnnzoo.data.base import HIDDEN_LABELS, EncodedRows, LabelledDataModule, check_texts, check_vocabulary_extension
-from rnnzoo.data.hf import pretrained_tokenizer
+from rnnzoo.data.hf import DataFiles, pretrained_tokenizer
 from rnnzoo.data_state import DataState
 from rnnzoo.tokenizers import REPLACEMENT_CHARACTER, CharTokenizer, TextTokenizer, Tokenizer
 
@@ -59,6 +59,10 @@ class ClassificationDataModule(LabelledDataModule):
         dataset: hub id (``cornell-movie-review-data/rotten_tomatoes``) or local folder.
         name: the dataset's configuration name, if it has several.
         revision: a hub revision (branch, tag or commit).
+        data_files: local files instead of (or inside) ``dataset``: a path, a glob, a list of them
+            (the ``train`` split) or a dict of split -> path(s).
+        builder: how to read ``data_files`` (``csv``, ``json``, ``parquet``, ``text``); None infers it
+            from the extension.
         text_column: the column holding the text.
         label_column: the column holding the label.
         train_split: split the tokenizer and model are trained on.
@@ -94,9 +98,11 @@ class ClassificationDataModule(LabelledDataModule):
 
     def __init__(
         self,
-        dataset: str,
+        dataset: str | None = None,
         name: str | None = None,
         revision: str | None = None,
+        data_files: DataFiles | None = None,
+        builder: Literal["csv", "json", "parquet", "text"] | None = None,
         text_column: str = "text",
         label_column: str = "label",
         train_split: str = "train",
@@ -144,7 +150,7 @@ class ClassificationDataModule(LabelledDataModule):
         present = set(values) - set(HIDDEN_LABELS)
         if len(present) < 2:
             raise ValueError(
-                f"the training split {hp.train_split!r} of {hp.dataset!r} holds {len(present)} distinct label(s) "
+                f"the training split {hp.train_split!r} of {self.source!r} holds {len(present)} distinct label(s) "
                 f"{sorted(present, key=str)} in column {hp.label_column!r}: a classifier needs at least two classes"
             )
 
@@ -195,7 +201,7 @@ class ClassificationDataModule(LabelledDataModule):
         hidden = sum(value in HIDDEN_LABELS for value in values)
         if hidden:
             raise ValueError(
-                f"{hidden} of {len(values)} rows of split {split!r} of {self.hparams.dataset!r} have no label "
+                f"{hidden} of {len(values)} rows of split {split!r} of {self.source!r} have no label "
                 f"({' or '.join(map(repr, HIDDEN_LABELS))}), so the split cannot be scored. Use a labelled split "
                 "(for SST-2 on the hub, test_split: validation), or label it with `rnnzoo classify`."
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import glob
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -21,32 +22,117 @@ DEFAULT_VAL_FRACTION = 0.1
 """The share of train carved for validation when no split was named and no ``val_fraction`` given."""
 
 
-def load_splits(dataset: str, name: str | None = None, revision: str | None = None) -> DatasetDict:
-    """``datasets.load_dataset(dataset, name, revision)``: a hub id online or a local folder offline.
+BUILDERS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
+"""The ``datasets`` builder that reads local files, by file extension."""
+
+DataFiles = str | list[str] | dict[str, str | list[str]]
+"""Local data files: a path or glob, a list of them, or a dict of split name -> path(s)."""
+
+
+def load_splits(
+    dataset: str | None,
+    name: str | None = None,
+    revision: str | None = None,
+    data_files: DataFiles | None = None,
+    builder: str | None = None,
+) -> DatasetDict:
+    """``datasets.load_dataset``: a hub id online, a local folder offline, or local ``data_files``.
+
+    Args:
+        dataset: hub id or local folder; None when ``data_files`` are given alone (then
+            relative to the working directory, else to ``dataset``).
+        name: the hub dataset's configuration name (ignored, with a warning, for local data).
+        revision: a hub revision (ignored, with a warning, for local data).
+        data_files: a path or glob, a list of them, or a dict of split -> path(s); one
+            path/glob/list becomes the ``train`` split.
+        builder: ``csv``, ``json``, ``parquet`` or ``text`` for ``data_files`` alone; None infers
+            it from the extension.
 
     Raises:
-        FileNotFoundError: when ``dataset`` looks like a path and nothing is there.
+        FileNotFoundError: when ``dataset`` looks like a path and nothing is there, or a glob matches nothing.
+        ValueError: for neither ``dataset`` nor ``data_files``, an unknown extension, or files the builder cannot read.
         ConnectionError: when the hub cannot be reached for a hub id (e.g. offline).
     """
-    # A hub id is "name" or "owner/name"; anything else is meant as a folder.
-    looks_local = dataset.startswith((".", "/", "~")) or dataset.count("/") > 1
-    if looks_local and not os.path.exists(os.path.expanduser(dataset)):
+    if dataset is None and data_files is None:
+        raise ValueError("give the data module a dataset (hub id or local folder) or data_files (path, glob or dict)")
+    files = data_files
+    if dataset is None:  # files on their own, read by a builder; beside a dataset they are its to resolve
+        files = resolve_data_files(data_files)
+        builder = builder or infer_builder(files)
+    local = dataset is None or _looks_local(dataset)
+    if local and dataset is not None and not os.path.exists(os.path.expanduser(dataset)):
         raise FileNotFoundError(
             f"dataset folder {dataset!r} does not exist; give an existing local folder or a hub id "
             "such as 'karpathy/tiny_shakespeare'"
         )
+    if local and (name is not None or revision is not None):
+        # Recipes carry hub options (UD's name: en_ewt); a local copy of the same data has no use for them.
+        log.warning("ignoring the hub-only options name=%r, revision=%r for local data %r", name, revision, dataset)
+        name = revision = None
+    source = builder if dataset is None else os.path.expanduser(dataset)
+    described = dataset if dataset is not None else str(data_files)
     try:
-        splits = load_dataset(os.path.expanduser(dataset), name=name, revision=revision)
+        splits = load_dataset(source, name=name, revision=revision, data_files=files)
     except (ConnectionError, FileNotFoundError, ValueError, DatasetGenerationError) as error:
         cause = f" ({error.__cause__})" if error.__cause__ else ""
         kind = ValueError if isinstance(error, DatasetGenerationError) else type(error)
+        fix = (
+            f"Check that the files are {builder} (or set builder to csv, json, parquet or text)."
+            if dataset is None
+            else "Check the hub id or point it at a local folder; offline, hub ids only work when cached."
+        )
         raise kind(
-            f"could not load dataset {dataset!r} (name={name!r}, revision={revision!r}): {error}{cause}. "
-            "Check the hub id or point it at a local folder; offline, hub ids only work when cached."
+            f"could not load dataset {described!r} (name={name!r}, revision={revision!r}): {error}{cause}. {fix}"
         ) from error
     if not isinstance(splits, DatasetDict):
-        raise TypeError(f"dataset {dataset!r} did not load as named splits (got {type(splits).__name__})")
+        raise TypeError(f"dataset {described!r} did not load as named splits (got {type(splits).__name__})")
     return splits
+
+
+def _looks_local(dataset: str) -> bool:
+    # A hub id is "name" or "owner/name"; anything else is meant as a folder.
+    return dataset.startswith((".", "/", "~")) or dataset.count("/") > 1 or os.path.isdir(dataset)
+
+
+def resolve_data_files(data_files: DataFiles) -> dict[str, list[str]]:
+    """``data_files`` as split -> existing file paths, every glob expanded (a lone path or list is ``train``).
+
+    Raises:
+        FileNotFoundError: for a path or glob that matches no file.
+    """
+    by_split = data_files if isinstance(data_files, Mapping) else {"train": data_files}
+    resolved = {}
+    for split, patterns in by_split.items():
+        paths = []
+        for pattern in [patterns] if isinstance(patterns, str) else patterns:
+            matches = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
+            if not matches:
+                raise FileNotFoundError(
+                    f"data_files {pattern!r} (split {split!r}) matches no file; "
+                    f"check the path or glob (relative paths start at {os.getcwd()!r})"
+                )
+            paths += matches
+        resolved[split] = paths
+    return resolved
+
+
+def infer_builder(files: Mapping[str, Sequence[str]]) -> str:
+    """The builder (``csv``, ``json``, ``parquet``, ``text``) that every file's extension names.
+
+    Raises:
+        ValueError: for an unknown extension or files of several kinds.
+    """
+    extensions = {os.path.splitext(path.removesuffix(".gz"))[1].lower() for paths in files.values() for path in paths}
+    unknown = sorted(extensions - BUILDERS.keys())
+    if unknown:
+        raise ValueError(
+            f"cannot tell how to read data_files with extension(s) {unknown}; "
+            f"set builder to csv, json, parquet or text (known extensions: {sorted(BUILDERS)})"
+        )
+    builders = {BUILDERS[extension] for extension in extensions}
+    if len(builders) > 1:
+        raise ValueError(f"data_files mix {sorted(builders)} files; give one kind, or set builder")
+    return builders.pop()
 
 
 def get_split(

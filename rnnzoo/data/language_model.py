@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -12,7 +13,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from rnnzoo.batches import TokenChunk
 from rnnzoo.data.base import HFDataModule
 from rnnzoo.data.batching import ResumableLoader, seeded_generator
-from rnnzoo.data.hf import pretrained_tokenizer
+from rnnzoo.data.hf import DataFiles, pretrained_tokenizer
 from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
 
 TOKENIZERS = ("char", "word", "bpe")
@@ -134,6 +135,10 @@ class LanguageModelDataModule(HFDataModule):
         dataset: hub id (``karpathy/tiny_shakespeare``) or local folder.
         name: the dataset's configuration name, if it has several.
         revision: a hub revision (branch, tag or commit).
+        data_files: local files instead of (or inside) ``dataset``: a path, a glob, a list of them
+            (the ``train`` split) or a dict of split -> path(s).
+        builder: how to read ``data_files`` (``csv``, ``json``, ``parquet``, ``text``); None infers it
+            from the extension.
         text_column: the column holding the text.
         train_split: split the tokenizer and model are trained on.
         val_split: split for validation.
@@ -162,9 +167,11 @@ class LanguageModelDataModule(HFDataModule):
 
     def __init__(
         self,
-        dataset: str,
+        dataset: str | None = None,
         name: str | None = None,
         revision: str | None = None,
+        data_files: DataFiles | None = None,
+        builder: Literal["csv", "json", "parquet", "text"] | None = None,
         text_column: str = "text",
         train_split: str = "train",
         val_split: str = "validation",
@@ -244,7 +251,7 @@ class LanguageModelDataModule(HFDataModule):
         """The rows of ``split`` joined with newlines (read once, then kept)."""
         if split in self._texts:
             return self._texts[split]
-        dataset, column = self.hparams.dataset, self.hparams.text_column
+        dataset, column = self.source, self.hparams.text_column
         text = "\n".join(row for row in self.values(split, "text_column") if row is not None)
         if not text.strip():
             raise ValueError(f"split {split!r} of dataset {dataset!r} has no text in column {column!r}")

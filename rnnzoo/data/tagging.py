@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from rnnzoo.batches import TaggingBatch, collate_tagging
 from rnnzoo.data.base import EncodedRows, LabelledDataModule, check_finite, check_vocabulary_extension
-from rnnzoo.data.hf import column_values
+from rnnzoo.data.hf import DataFiles, column_values
 from rnnzoo.data_state import DataState
 from rnnzoo.frames import MEAN_OPTION, STD_OPTION, frame_statistics, normalize_frames
 from rnnzoo.tokenizers import CharTokenizer, WordVocabulary
@@ -127,6 +127,10 @@ class TaggingDataModule(LabelledDataModule):
         dataset: hub id (``universal-dependencies/universal_dependencies``) or local folder.
         name: the dataset's configuration name (``en_ewt``); leave None for a local folder.
         revision: a hub revision (``refs/convert/parquet``); leave None for a local folder.
+        data_files: local files instead of (or inside) ``dataset``: a path, a glob, a list of them
+            (the ``train`` split) or a dict of split -> path(s).
+        builder: how to read ``data_files`` (``csv``, ``json``, ``parquet``, ``text``); None infers it
+            from the extension.
         tokens_column: the column of words.
         tags_column: the column of tags.
         frames_column: the column of frame features; set it for continuous inputs.
@@ -163,9 +167,11 @@ class TaggingDataModule(LabelledDataModule):
 
     def __init__(
         self,
-        dataset: str,
+        dataset: str | None = None,
         name: str | None = None,
         revision: str | None = None,
+        data_files: DataFiles | None = None,
+        builder: Literal["csv", "json", "parquet", "text"] | None = None,
         tokens_column: str = "tokens",
         tags_column: str = "tags",
         frames_column: str | None = None,

@@ -10,7 +10,7 @@ import torch
 from rnnzoo.batches import TranslationBatch, collate_translation
 from rnnzoo.data.base import EncodedRows, HFDataModule, check_texts
 from rnnzoo.data.classification import build_tokenizer
-from rnnzoo.data.hf import column_values
+from rnnzoo.data.hf import DataFiles, column_values
 from rnnzoo.tokenizers import PairTokenizer, TextTokenizer
 
 __all__ = ["TranslationBatch", "TranslationDataModule"]  # TranslationBatch: re-exported from rnnzoo.batches
@@ -39,6 +39,10 @@ class TranslationDataModule(HFDataModule):
         dataset: hub id (``bentrevett/multi30k``) or local folder.
         name: the dataset's configuration name (``de-en`` for WMT), if any.
         revision: a hub revision.
+        data_files: local files instead of (or inside) ``dataset``: a path, a glob, a list of them
+            (the ``train`` split) or a dict of split -> path(s).
+        builder: how to read ``data_files`` (``csv``, ``json``, ``parquet``, ``text``); None infers it
+            from the extension.
         source_column: source text column, or its language key in ``translation_column``.
         target_column: target text column, or its language key in ``translation_column``.
         translation_column: a dict column of ``{language: text}``, or None for two columns.
@@ -70,9 +74,11 @@ class TranslationDataModule(HFDataModule):
 
     def __init__(
         self,
-        dataset: str,
+        dataset: str | None = None,
         name: str | None = None,
         revision: str | None = None,
+        data_files: DataFiles | None = None,
+        builder: Literal["csv", "json", "parquet", "text"] | None = None,
         source_column: str = "de",
         target_column: str = "en",
         translation_column: str | None = None,
@@ -184,7 +190,7 @@ class TranslationDataModule(HFDataModule):
                 log.warning("split %r: dropped %d over-long pair(s)", split, len(keep) - len(fits))
             keep = fits
         if not keep:
-            raise ValueError(f"split {split!r} of {hp.dataset!r} holds no pair with text on both sides")
+            raise ValueError(f"split {split!r} of {self.source!r} holds no pair with text on both sides")
         bos, eos = target_tokenizer.bos_id, target_tokenizer.eos_id
         fields = {
             "sources": [torch.tensor(source_ids[i], dtype=torch.long) for i in keep],
