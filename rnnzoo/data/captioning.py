@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
 from datasets import DatasetDict
+from datasets import Image as HFImage
 from torch import Tensor
 
 from rnnzoo.batches import collate_captions
@@ -31,6 +33,9 @@ from rnnzoo.tokenizers import (
 )
 
 log = logging.getLogger(__name__)
+
+# What Pillow converts an HF ``Image`` column to, by the channels the model reads.
+PILLOW_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 CHAR_SPECIALS = GENERATION_CHARS
 char_tokenizer = generation_char_tokenizer
@@ -298,12 +303,27 @@ class ImageCaptionDataModule(HFDataModule):
     def images(self, split: str) -> list[Tensor]:
         """Every row's image, resized and normalised.
 
+        An HF ``Image`` column (JPEG or PNG bytes, decoded by Pillow) is converted to
+        ``image_channels`` channels as it is decoded: photo sets mix greyscale, CMYK and RGB
+        files, and :func:`~rnnzoo.images.load_image` converts files to RGB the same way at inference.
+
         Raises:
+            ImportError: when the column holds encoded images and Pillow is not installed.
             ValueError: for a row whose image column holds no usable image.
         """
         hp = self.hparams
+        rows = self.rows(split)
+        if isinstance(rows.features[hp.image_column], HFImage):
+            if importlib.util.find_spec("PIL") is None:
+                raise ImportError(
+                    f"image column {hp.image_column!r} holds encoded images (JPEG, PNG): decoding them needs Pillow, "
+                    "pip install 'rnnzoo[image]'"
+                )
+            if hp.image_channels in PILLOW_MODES:
+                rows = rows.cast_column(hp.image_column, HFImage(mode=PILLOW_MODES[hp.image_channels]))
+        column = rows.with_format("torch")[hp.image_column]
         images = []
-        for row, image in enumerate(self.rows(split).with_format("torch")[hp.image_column]):
+        for row, image in enumerate(column):
             try:
                 images.append(prepare_image(image, hp.image_size, hp.image_channels, self.mean, self.std))
             except (TypeError, ValueError, RuntimeError) as error:
