@@ -285,12 +285,22 @@ class Captioner(GenerativeTask):
         return self.label_names
 
     def check_data_state(self) -> None:
-        """The tokenizer needs start, end and padding ids and ``vocab_size`` entries; categories ``num_categories``."""
+        """The tokenizer needs start, end and padding ids and ``vocab_size`` entries; categories ``num_categories``.
+
+        Data of feature vectors needs a ``vector`` condition of their ``feature_size``.
+        """
         if self.tokenizer is not None:
             special_ids(self.tokenizer)
         self.check_size("vocab_size", self.tokenizer, "tokenizer has {} tokens")
         if self.hparams.condition == "category":
             self.check_size("num_categories", self.labels, "data has {} categories")
+        size = self.data_state.options.get("feature_size")
+        if size is not None and (self.hparams.condition, self.hparams.feature_size) != ("vector", size):
+            raise ValueError(
+                f"the data holds feature vectors of {size} features but the model reads condition="
+                f"{self.hparams.condition!r} with feature_size={self.hparams.feature_size}; "
+                f"set condition='vector' and feature_size={size}"
+            )
 
     # Generation (rnnzoo.decoding through GenerativeTask) and inference.
 
