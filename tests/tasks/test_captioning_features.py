@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy
 import pytest
 import torch
 from conftest import quiet_trainer, write_jsonl
@@ -51,7 +52,7 @@ def test_feature_vectors_are_the_conditions_and_the_model_learns_to_caption_them
     assert data.encoded_split("test").conditions[0].shape == (FEATURES,)
 
 
-def test_the_cli_links_feature_size_and_a_checkpoint_captions_a_vector(tmp_path, monkeypatch):
+def test_the_cli_links_feature_size_and_captions_feature_files(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     folder = feature_folder(tmp_path / "features")
     config = {
@@ -64,9 +65,30 @@ def test_the_cli_links_feature_size_and_a_checkpoint_captions_a_vector(tmp_path,
     }
     (tmp_path / "config.yaml").write_text(json.dumps(config), encoding="utf-8")
     main(["fit", "--config", str(tmp_path / "config.yaml")])
-    model = load_task(str(next(tmp_path.rglob("*.ckpt"))))
+    checkpoint = str(next(tmp_path.rglob("*.ckpt")))
+    model = load_task(checkpoint)
     assert model.hparams.feature_size == FEATURES
-    assert len(model.caption([feature_rows(1, 4)[0]["features"]])) == 1
+    vector = torch.tensor(feature_rows(1, 4)[0]["features"])
+    numpy.save(tmp_path / "photo.npy", vector.numpy())
+    torch.save(vector, tmp_path / "photo.pt")
+    capsys.readouterr()
+    main(
+        [
+            "caption",
+            "--ckpt_path",
+            checkpoint,
+            "--features+",
+            str(tmp_path / "photo.npy"),
+            "--features+",
+            str(tmp_path / "photo.pt"),
+        ]
+    )
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["text"] for line in lines] == model.caption([vector, vector])
+    numpy.save(tmp_path / "map.npy", numpy.zeros((2, FEATURES), dtype=numpy.float32))
+    with pytest.raises(SystemExit):
+        main(["caption", "--ckpt_path", checkpoint, "--features", str(tmp_path / "map.npy")])
+    assert "holds an array of shape [2, 6]: a feature vector is 1-D" in capsys.readouterr().err
 
 
 def test_feature_vectors_of_another_length_or_not_finite_are_one_clear_error(tmp_path, monkeypatch):
