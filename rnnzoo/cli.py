@@ -237,6 +237,7 @@ def tag(text: list[str] | str | None = None, file: str | None = None) -> None:
 def caption(
     condition: str | list[str] | None = None,
     image: str | list[str] | None = None,
+    features: str | list[str] | None = None,
     num_samples: int = 1,
     beam_size: int = 1,
     n_best: int = 1,
@@ -246,11 +247,12 @@ def caption(
     seed: int | None = None,
     max_length: int | None = None,
 ) -> None:
-    """Generate from a captioner (a category or an image in). Prints one {"condition", "text", "score"} a line.
+    """Generate from a captioner (a category, image or feature vector in). Prints {"condition", "text", "score"} lines.
 
     Args:
         condition: a category such as ``Russian`` (``--condition+ NAME`` adds one more).
         image: an image file (``.ppm``, ``.pt``, ``.npy``; PNG/JPEG with Pillow), or several.
+        features: a ``.pt`` or ``.npy`` file of one precomputed feature vector (``vector`` captioners), or several.
         num_samples: outputs per condition (with a ``temperature``, different samples).
         beam_size: beams per condition (1: greedy, or sampling with a temperature).
         n_best: outputs per condition from the beam, best first (at most ``beam_size``).
@@ -290,11 +292,13 @@ def _json_lines(outputs: list[dict[str, Any]], stream: TextIO | None = None) -> 
 
 
 def _conditions(arguments: dict[str, Any]) -> list[list[Any]]:
-    condition, image = arguments.pop("condition"), arguments.pop("image")
-    if bool(condition) == bool(image):
-        raise ValueError("give --condition (a category) or --image (an image file), one or more, not both")
-    conditions = [condition] if isinstance(condition, str) else list(condition or [])
-    conditions += [image] if isinstance(image, str) else list(image or [])
+    given = [arguments.pop(name) for name in ("condition", "image", "features")]
+    if sum(bool(value) for value in given) != 1:
+        raise ValueError(
+            "give one of --condition (a category), --image (an image file) or --features (a feature vector file), "
+            "one or more of it"
+        )
+    conditions = [item for value in given for item in ([value] if isinstance(value, str) else value or [])]
     samples = arguments.pop("num_samples")
     if samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {samples}")

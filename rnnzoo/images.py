@@ -44,7 +44,7 @@ def load_image(path: str | os.PathLike) -> Tensor:
         with Image.open(path) as image:
             import numpy as np
 
-            return torch.as_tensor(np.asarray(image.convert("RGB"))).permute(2, 0, 1)
+            return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)  # a copy: writable
     except ImportError:
         raise ValueError(
             f"cannot read image {path!r}: without Pillow only .pt, .npy and binary PPM/PGM files are read "

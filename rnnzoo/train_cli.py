@@ -30,7 +30,8 @@ class RnnzooCLI(LightningCLI):
     ``vocab_size``, before ``setup()``. It is an int for one-vocabulary tasks and
     ``{"source": ..., "target": ...}`` for translation, whatever the task's
     ``vocab_size`` argument takes. A tagging data module also gives the
-    tagger its ``char_vocab_size`` and ``frame_size`` (links whose source or
+    tagger its ``char_vocab_size`` and ``frame_size``, a captioning data module of feature
+    vectors the captioner its ``feature_size`` (links whose source or
     target a class lacks are skipped). A classifier's ``num_classes`` and a
     tagger's ``num_tags`` are written in the recipe instead, and checked against
     the data at ``setup()``.
@@ -38,7 +39,7 @@ class RnnzooCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         """Link the data module's input sizes into the model; ``predict --output FILE`` writes JSON lines."""
-        for size in ("vocab_size", "char_vocab_size", "frame_size"):
+        for size in ("vocab_size", "char_vocab_size", "frame_size", "feature_size"):
             parser.link_arguments(f"data.{size}", f"model.init_args.{size}", apply_on="instantiate")
         parser.add_argument(
             "--output", type=str | None, default=None, help="predict: write one JSON line per row of the split here"

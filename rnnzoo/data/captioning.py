@@ -2,24 +2,26 @@
 
 * :class:`CategorySequenceDataModule`: a label column and a text column (names by
   language: condition on the language, generate the name character by character).
-* :class:`ImageCaptionDataModule`: an image column and a caption column holding one
-  string or a list of reference strings (Flickr8k / COCO-Karpathy mirrors, or the
-  generated shapes of :mod:`rnnzoo.data.shapes`). Images are resized and
-  normalised in torch.
+* :class:`ImageCaptionDataModule`: an image column (or a column of precomputed image
+  features) and a caption column holding one string or a list of reference strings
+  (Flickr8k / COCO-Karpathy mirrors, or the generated shapes of :mod:`rnnzoo.data.shapes`).
+  Images are resized and normalised in torch.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
 from datasets import DatasetDict
+from datasets import Image as HFImage
 from torch import Tensor
 
 from rnnzoo.batches import collate_captions
-from rnnzoo.data.base import EncodedRows, HFDataModule, LabelledDataModule, check_texts
+from rnnzoo.data.base import EncodedRows, HFDataModule, LabelledDataModule, check_finite, check_texts
 from rnnzoo.data.hf import DataFiles
 from rnnzoo.data_state import DataState
 from rnnzoo.images import IMAGENET_MEAN, IMAGENET_STD, prepare_image
@@ -32,6 +34,9 @@ from rnnzoo.tokenizers import (
 )
 
 log = logging.getLogger(__name__)
+
+# What Pillow converts an HF ``Image`` column to, by the channels the model reads.
+PILLOW_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 CHAR_SPECIALS = GENERATION_CHARS
 char_tokenizer = generation_char_tokenizer
@@ -194,6 +199,9 @@ class ImageCaptionDataModule(HFDataModule):
     Training reads every (image, reference) pair; evaluation reads each image once
     with all its references (BLEU-4 against them all). Images are converted to
     ``[C, H, W]`` floats, resized to ``image_size`` and normalised with ``mean``/``std``.
+    With ``feature_column`` the condition is instead a precomputed feature vector per
+    image (CNN features of Flickr8k or COCO), for a ``Captioner(condition="vector")``
+    whose ``feature_size`` the CLI links from :attr:`feature_size`.
 
     Args:
         dataset: hub id, local folder, or ``generated:shapes`` (:mod:`rnnzoo.data.shapes`, offline).
@@ -204,6 +212,8 @@ class ImageCaptionDataModule(HFDataModule):
         builder: how to read ``data_files`` (``csv``, ``json``, ``parquet``, ``text``); None infers it
             from the extension.
         image_column: the column holding the images (HF ``Image`` or arrays).
+        feature_column: a column of precomputed feature vectors (lists of floats, all of one
+            length) read instead of ``image_column``; None reads images.
         caption_column: the column holding a caption or a list of them, or several string
             columns holding one reference each (``[caption_0, ..., caption_4]`` in ``jxie/flickr8k``).
         train_split: split the tokenizer and model are trained on.
@@ -235,6 +245,7 @@ class ImageCaptionDataModule(HFDataModule):
         data_files: DataFiles | None = None,
         builder: Literal["csv", "json", "parquet", "text"] | None = None,
         image_column: str = "image",
+        feature_column: str | None = None,
         caption_column: str | list[str] = "caption",
         train_split: str = "train",
         val_split: str = "validation",
@@ -270,8 +281,23 @@ class ImageCaptionDataModule(HFDataModule):
         return super().raw_splits()
 
     def columns(self) -> tuple[str, ...]:
-        """Every split holds the image column and the caption column(s)."""
-        return ("image_column", "caption_column")
+        """Every split holds the image (or feature) column and the caption column(s)."""
+        condition = "image_column" if self.hparams.feature_column is None else "feature_column"
+        return (condition, "caption_column")
+
+    @property
+    def feature_size(self) -> int | None:
+        """Features per vector, read from the first training row (linked into the model); None for images."""
+        hp = self.hparams
+        if hp.feature_column is None:
+            return None
+        first = self.rows(hp.train_split)[0][hp.feature_column]
+        if not isinstance(first, list | tuple) or not first or not all(isinstance(x, int | float) for x in first):
+            raise ValueError(
+                f"feature column {hp.feature_column!r} must hold lists of floats (one feature vector per image), "
+                f"got {type(first).__name__} ({first!r:.60}) in its first training row"
+            )
+        return len(first)
 
     def references(self, split: str) -> list[list[str]]:
         """Every row's reference captions, checked."""
@@ -304,20 +330,56 @@ class ImageCaptionDataModule(HFDataModule):
         return list(self.hparams.std or IMAGENET_STD)
 
     def data_state(self) -> DataState:
-        """The tokenizer, and how images are prepared (size, channels, mean, std)."""
+        """The tokenizer, and how images are prepared (size, channels, mean, std) or the feature vectors' size."""
         hp = self.hparams
+        if hp.feature_column is not None:
+            return DataState(self.tokenizer, options={"feature_size": self.feature_size})
         options = {"image_size": hp.image_size, "image_channels": hp.image_channels, "mean": self.mean, "std": self.std}
         return DataState(self.tokenizer, options=options)
+
+    def features(self, split: str) -> list[Tensor]:
+        """Every row's feature vector, checked to hold :attr:`feature_size` finite floats.
+
+        Raises:
+            ValueError: for a row whose vector has another length, or holds NaN or infinity.
+        """
+        size, column = self.feature_size, self.hparams.feature_column
+        vectors = []
+        for row, vector in enumerate(self.rows(split)[column]):
+            if not isinstance(vector, list | tuple) or len(vector) != size:
+                length = len(vector) if isinstance(vector, list | tuple) else type(vector).__name__
+                raise ValueError(
+                    f"row {row} of feature column {column!r} of split {split!r} holds {length} features; "
+                    f"every row must hold {size}, as the first training row does"
+                )
+            vectors.append(torch.tensor(vector, dtype=torch.float))
+        check_finite(vectors, split, what="image features")
+        return vectors
 
     def images(self, split: str) -> list[Tensor]:
         """Every row's image, resized and normalised.
 
+        An HF ``Image`` column (JPEG or PNG bytes, decoded by Pillow) is converted to
+        ``image_channels`` channels as it is decoded: photo sets mix greyscale, CMYK and RGB
+        files, and :func:`~rnnzoo.images.load_image` converts files to RGB the same way at inference.
+
         Raises:
+            ImportError: when the column holds encoded images and Pillow is not installed.
             ValueError: for a row whose image column holds no usable image.
         """
         hp = self.hparams
+        rows = self.rows(split)
+        if isinstance(rows.features[hp.image_column], HFImage):
+            if importlib.util.find_spec("PIL") is None:
+                raise ImportError(
+                    f"image column {hp.image_column!r} holds encoded images (JPEG, PNG): decoding them needs Pillow, "
+                    "pip install 'rnnzoo[image]'"
+                )
+            if hp.image_channels in PILLOW_MODES:
+                rows = rows.cast_column(hp.image_column, HFImage(mode=PILLOW_MODES[hp.image_channels]))
+        column = rows.with_format("torch")[hp.image_column]
         images = []
-        for row, image in enumerate(self.rows(split).with_format("torch")[hp.image_column]):
+        for row, image in enumerate(column):
             try:
                 images.append(prepare_image(image, hp.image_size, hp.image_channels, self.mean, self.std))
             except (TypeError, ValueError, RuntimeError) as error:
@@ -328,11 +390,12 @@ class ImageCaptionDataModule(HFDataModule):
         return images
 
     def encode(self, split: str) -> EncodedRows:
-        """Prepared images and ``<bos> caption <eos>`` ids: every pair for training, each image once otherwise."""
+        """Images (or feature vectors) and ``<bos> caption <eos>`` ids: every pair for training, each once otherwise."""
         references = self.references(split)
         train = split == self.hparams.train_split
+        inputs = self.images(split) if self.hparams.feature_column is None else self.features(split)
         conditions, ids, refs = [], [], []
-        for image, captions in zip(self.images(split), references, strict=True):
+        for image, captions in zip(inputs, references, strict=True):
             for caption in captions if train else captions[:1]:
                 conditions.append(image)
                 ids.append(caption_ids(self.tokenizer, caption, self.hparams.max_length))

@@ -48,6 +48,31 @@ from rnnzoo.tasks.generative import GenerativeTask
 from rnnzoo.tokenizers import TextTokenizer, special_ids
 
 ConditionKind = Literal["category", "vector", "image"]
+
+
+def load_vector(path: str | os.PathLike) -> Tensor:
+    """One precomputed feature vector from a ``.pt`` or ``.npy`` file.
+
+    Raises:
+        FileNotFoundError: when there is no file.
+        ValueError: for another file type, or a file that does not hold one 1-D vector.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no feature vector file at {path!r}")
+    if path.endswith(".pt"):
+        vector = torch.as_tensor(torch.load(path, weights_only=True))
+    elif path.endswith(".npy"):
+        import numpy as np
+
+        vector = torch.from_numpy(np.load(path, allow_pickle=False))
+    else:
+        raise ValueError(f"a feature vector file must be .pt or .npy, got {path!r}")
+    if vector.dim() != 1:
+        raise ValueError(f"{path!r} holds an array of shape {list(vector.shape)}: a feature vector is 1-D")
+    return vector
+
+
 Conditioning = Literal["init_state", "first_input"]
 
 
@@ -285,12 +310,22 @@ class Captioner(GenerativeTask):
         return self.label_names
 
     def check_data_state(self) -> None:
-        """The tokenizer needs start, end and padding ids and ``vocab_size`` entries; categories ``num_categories``."""
+        """The tokenizer needs start, end and padding ids and ``vocab_size`` entries; categories ``num_categories``.
+
+        Data of feature vectors needs a ``vector`` condition of their ``feature_size``.
+        """
         if self.tokenizer is not None:
             special_ids(self.tokenizer)
         self.check_size("vocab_size", self.tokenizer, "tokenizer has {} tokens")
         if self.hparams.condition == "category":
             self.check_size("num_categories", self.labels, "data has {} categories")
+        size = self.data_state.options.get("feature_size")
+        if size is not None and (self.hparams.condition, self.hparams.feature_size) != ("vector", size):
+            raise ValueError(
+                f"the data holds feature vectors of {size} features but the model reads condition="
+                f"{self.hparams.condition!r} with feature_size={self.hparams.feature_size}; "
+                f"set condition='vector' and feature_size={size}"
+            )
 
     # Generation (rnnzoo.decoding through GenerativeTask) and inference.
 
@@ -320,9 +355,9 @@ class Captioner(GenerativeTask):
     def encode_inputs(self, inputs: list[Any], **options: Any) -> CaptionBatch:
         """Raw conditions -> a :class:`~rnnzoo.batches.CaptionBatch` without targets.
 
-        Conditions are category names (or indices), feature vectors, raw images (``[C, H, W]``
-        or ``[H, W, C]``, uint8 0-255 or float 0-1; resized and normalised as the data
-        module did) or image file paths.
+        Conditions are category names (or indices), feature vectors (or ``.pt``/``.npy`` files of
+        one), raw images (``[C, H, W]`` or ``[H, W, C]``, uint8 0-255 or float 0-1; resized and
+        normalised as the data module did) or image file paths.
 
         Raises:
             KeyError: for an unknown category, listing the known ones.
@@ -332,7 +367,8 @@ class Captioner(GenerativeTask):
         if hp.condition == "category":
             condition = self._category_indices(inputs)
         elif hp.condition == "vector":
-            condition = torch.stack([torch.as_tensor(c, dtype=torch.float) for c in inputs])
+            vectors = [load_vector(c) if isinstance(c, str | os.PathLike) else c for c in inputs]
+            condition = torch.stack([torch.as_tensor(v, dtype=torch.float) for v in vectors])
         else:
             options = self.data_state.options
             mean, std = options.get("mean", IMAGENET_MEAN), options.get("std", IMAGENET_STD)
