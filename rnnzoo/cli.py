@@ -12,12 +12,14 @@ rnnzoo translate --ckpt_path path/to/last.ckpt --text "Ein Hund läuft im Schnee
 rnnzoo tag --ckpt_path path/to/last.ckpt --text "The cat sat on the mat ."
 rnnzoo caption --ckpt_path path/to/last.ckpt --condition Russian --num_samples 5 --temperature 0.8
 rnnzoo caption --ckpt_path path/to/last.ckpt --image photo.ppm --beam_size 3
+rnnzoo caption --ckpt_path path/to/last.ckpt --image photo.jpg --plot attention.png  (where each word looks)
 rnnzoo serve --model sst2-gru_small --port 8000            (HTTP: POST /predict, GET /health; needs rnnzoo[serve])
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import itertools
 import json
 import os
@@ -246,6 +248,7 @@ def caption(
     top_p: float | None = None,
     seed: int | None = None,
     max_length: int | None = None,
+    plot: str | None = None,
 ) -> None:
     """Generate from a captioner (a category, image or feature vector in). Prints {"condition", "text", "score"} lines.
 
@@ -261,6 +264,8 @@ def caption(
         top_p: with a temperature, sample among the most likely tokens whose probabilities add up to p.
         seed: seed for reproducible samples.
         max_length: most tokens per output (default: the model's).
+        plot: draw the attention of the caption over the image into this file (PNG, PDF, SVG; one ``--image``,
+            a captioner with attention; needs ``rnnzoo[plot]``); the output line names it under ``"plot"``.
     """
 
 
@@ -302,7 +307,26 @@ def _conditions(arguments: dict[str, Any]) -> list[list[Any]]:
     samples = arguments.pop("num_samples")
     if samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {samples}")
+    if arguments.get("plot") is not None:
+        check_plot(arguments, images=[] if given[1] is None else conditions, samples=samples)
     return [[c for c in conditions for _ in range(samples)]]
+
+
+def check_plot(arguments: dict[str, Any], images: list[Any], samples: int) -> None:
+    """``caption --plot FILE`` draws one caption of one image with the PyTorch model, matplotlib installed.
+
+    Raises:
+        ValueError: for other inputs, several outputs, ``--runtime onnx`` or no matplotlib.
+    """
+    if len(images) != 1 or samples != 1 or arguments.get("n_best", 1) != 1:
+        raise ValueError(
+            "--plot draws the attention of one caption over one image: give one --image, without --num_samples "
+            "or --n_best"
+        )
+    if arguments.get("runtime") == "onnx":
+        raise ValueError("--plot reads the attention of the PyTorch model: drop --runtime onnx")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ValueError("--plot needs matplotlib: pip install 'rnnzoo[plot]'")
 
 
 def _texts(verb: str) -> Callable[[dict[str, Any]], Iterator[list[str]]]:
@@ -337,11 +361,14 @@ def run_verb(verb: str, arguments: dict[str, Any]) -> Iterator[list[dict[str, An
     arguments.pop("output", None)
     blocks = iter(spec.inputs(arguments))
     first = next(blocks)
+    plot = arguments.pop("plot", None)  # caption --plot FILE, checked by the inputs
     where = [arguments.pop(name) for name in ("ckpt_path", "model", "device")]
     task = load_model(*where, spec.task, spec.purpose, arguments.pop("quantize"), arguments.pop("runtime"))
     options = {name: value for name, value in arguments.items() if value is not None}
     for inputs in itertools.chain([first], blocks):
         outputs = task.predict(inputs, **options)
+        if plot is not None:
+            outputs[0]["plot"] = task.plot_attention(inputs[0], outputs[0]["text"], plot)
         if spec.echo is not None:
             outputs = [{spec.echo: str(given), **output} for given, output in zip(inputs, outputs, strict=True)]
         yield outputs

@@ -4,9 +4,12 @@ An encoder turns the condition into a vector ``z``:
 
 * ``condition: category``: an embedding of the category index (names by language);
 * ``vector``: a linear projection of a precomputed feature vector;
-* ``image``: a small built-in CNN (three conv / ReLU / max-pool blocks); ``z`` is
-  a linear projection of its whole feature map (positions kept; a mean over the
-  map would lose where things are), whose cells attention can also read.
+* ``image``: an image encoder, the small built-in CNN (three conv / ReLU / max-pool
+  blocks) or with ``encoder: torchvision:resnet18`` (and the other ResNets, VGG,
+  MobileNet, EfficientNet, DenseNet, ConvNeXt) a torchvision model's convolutional
+  trunk, its weights from a local file (:mod:`rnnzoo.nn.cnn`); ``z`` is a linear
+  projection of its whole feature map (positions kept; a mean over the map would lose
+  where things are), whose cells attention can also read.
 
 The decoder (any registered cell) writes the sequence one token at a time, and
 ``conditioning`` says how ``z`` reaches it:
@@ -43,7 +46,7 @@ from rnnzoo.images import IMAGENET_MEAN, IMAGENET_STD, load_image, prepare_image
 from rnnzoo.metrics import BLEU
 from rnnzoo.nn.attention import Attention
 from rnnzoo.nn.bridge import StateBridge
-from rnnzoo.nn.cnn import SmallCNN
+from rnnzoo.nn.cnn import TORCHVISION_PREFIX, SmallCNN, feature_map_shape, load_encoder_weights, torchvision_trunk
 from rnnzoo.tasks.generative import GenerativeTask
 from rnnzoo.tokenizers import TextTokenizer, special_ids
 
@@ -92,6 +95,11 @@ class Captioner(GenerativeTask):
         feature_size: features of a ``vector`` condition.
         image_channels: channels of an ``image`` condition (3 for RGB).
         image_size: side images are resized to at inference (as the data module does).
+        encoder: the image encoder: ``cnn`` (the built-in CNN) or ``torchvision:NAME`` (``torchvision:resnet18``;
+            needs torchvision).
+        encoder_weights: a local state-dict file for the image encoder (for ``torchvision:NAME``, the full
+            model's, as torchvision downloads it), read at the first fit; None keeps the random initialisation.
+        freeze_encoder: keep the image encoder's weights and batch-norm statistics as they are (pretrained).
         cnn_channels: channels of the built-in CNN.
         conditioning: ``init_state`` or ``first_input``.
         attention: attend over the CNN's spatial features (``image`` only).
@@ -118,6 +126,9 @@ class Captioner(GenerativeTask):
         feature_size: int | None = None,
         image_channels: int = 3,
         image_size: int = 32,
+        encoder: str = "cnn",
+        encoder_weights: str | None = None,
+        freeze_encoder: bool = False,
         cnn_channels: int = 32,
         conditioning: Conditioning = "init_state",
         attention: bool = False,
@@ -146,8 +157,10 @@ class Captioner(GenerativeTask):
         if attention and condition != "image":
             raise ValueError(f"attention reads spatial image features: it needs condition='image', not {condition!r}")
         condition_size = condition_size or hidden_size
-        self.cnn = SmallCNN(image_channels, cnn_channels) if condition == "image" else None
-        self.encoder = self._condition_encoder(condition_size)
+        self.cnn = self._image_encoder() if condition == "image" else None
+        map_channels, *map_size = feature_map_shape(self.cnn, image_channels, image_size) if self.cnn else (0, 0, 0)
+        self.map_size = tuple(map_size)  # (h, w) of the image encoder's feature map: what attention reads
+        self.encoder = self._condition_encoder(condition_size, map_channels * map_size[0] * map_size[1])
         # Features of images and vectors can be large: normalised, z does not saturate the tanh of init_state.
         self.norm = nn.LayerNorm(condition_size) if condition != "category" else nn.Identity()
         self.embedding = nn.Embedding(vocab_size, embedding_size)
@@ -157,15 +170,37 @@ class Captioner(GenerativeTask):
         self.decoder = self.build_backbone(cell, input_size, hidden_size, **options)
         states = len(self.decoder.state_names)
         self.bridge = None if first_input else StateBridge(condition_size, hidden_size, num_layers, states)
-        self.attention = Attention("additive", hidden_size, cnn_channels) if attention else None
-        self.combine = nn.Linear(hidden_size + cnn_channels, hidden_size) if attention else None
+        self.attention = Attention("additive", hidden_size, map_channels) if attention else None
+        self.combine = nn.Linear(hidden_size + map_channels, hidden_size) if attention else None
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
         self.metrics = self.stage_metrics(bleu=BLEU(n_gram=4, tokenize="none"), exact=MeanMetric())
 
-    def _condition_encoder(self, condition_size: int) -> nn.Module:
-        """The layer that turns a condition into ``z``: an embedding, or a projection of a vector or the CNN's map."""
+    def _image_encoder(self) -> nn.Module:
+        """The built-in CNN or a torchvision trunk, frozen when ``freeze_encoder``."""
         hp = self.hparams
+        if hp.encoder == "cnn":
+            if hp.image_size < 8:
+                raise ValueError(f"image_size must be at least 8 (the CNN halves it three times), got {hp.image_size}")
+            encoder = SmallCNN(hp.image_channels, hp.cnn_channels)
+        elif hp.encoder.startswith(TORCHVISION_PREFIX):
+            encoder = torchvision_trunk(hp.encoder.removeprefix(TORCHVISION_PREFIX))
+        else:
+            raise ValueError(
+                f"encoder must be 'cnn' or 'torchvision:NAME' (e.g. 'torchvision:resnet18'), got {hp.encoder!r}"
+            )
+        if hp.freeze_encoder:
+            encoder.requires_grad_(False).eval()  # and :meth:`train` keeps it in eval mode
+        return encoder
+
+    def _condition_encoder(self, condition_size: int, map_features: int) -> nn.Module:
+        """The layer that turns a condition into ``z``: an embedding, or a projection of a vector or the image map."""
+        hp = self.hparams
+        if hp.condition != "image" and (hp.encoder != "cnn" or hp.encoder_weights or hp.freeze_encoder):
+            raise ValueError(
+                f"encoder, encoder_weights and freeze_encoder describe the image encoder: condition={hp.condition!r} "
+                "has none; set condition='image' or drop them"
+            )
         if hp.condition == "category":
             if not hp.num_categories or hp.num_categories < 1:
                 raise ValueError(f"condition='category' needs num_categories >= 1, got {hp.num_categories!r}")
@@ -174,9 +209,39 @@ class Captioner(GenerativeTask):
             if not hp.feature_size or hp.feature_size < 1:
                 raise ValueError(f"condition='vector' needs feature_size >= 1, got {hp.feature_size!r}")
             return nn.Linear(hp.feature_size, condition_size)
-        if hp.image_size < 8:
-            raise ValueError(f"image_size must be at least 8 (the CNN halves it three times), got {hp.image_size}")
-        return nn.Linear(hp.cnn_channels * (hp.image_size // 8) ** 2, condition_size)
+        return nn.Linear(map_features, condition_size)
+
+    def train(self, mode: bool = True) -> Captioner:
+        """Set the training mode; a frozen image encoder stays in eval mode (its batch-norm statistics kept)."""
+        super().train(mode)
+        if self.cnn is not None and self.hparams.freeze_encoder:
+            self.cnn.eval()
+        return self
+
+    def on_fit_start(self) -> None:
+        """Fill the word embedding and the image encoder from their files at the first fit."""
+        super().on_fit_start()
+        self.load_encoder_weights()
+
+    def load_encoder_weights(self) -> int | None:
+        """Fill the image encoder from ``encoder_weights``, once (as :meth:`load_pretrained_vectors` does).
+
+        The weights then live in the state dict and the file's name in ``data_state.options``, so a
+        checkpoint or artifact never needs the file again and a resumed fit keeps the trained weights.
+
+        Returns:
+            The number of tensors loaded, or None when there was nothing to do.
+
+        Raises:
+            FileNotFoundError: when there is no file.
+            ValueError: for a file of another model.
+        """
+        path = self.hparams.encoder_weights
+        if path is None or "encoder_weights" in self.data_state.options:
+            return None
+        count = load_encoder_weights(self.cnn, path)
+        self.data_state.options["encoder_weights"] = {"file": os.path.basename(path), "tensors": count}
+        return count
 
     # The model.
 
@@ -233,6 +298,13 @@ class Captioner(GenerativeTask):
         With ``first_input`` the state's ``feed`` (``z`` before the first step, zeros
         after) joins the first token's embedding; later tokens get zeros.
         """
+        logits, state, _ = self.decode_attending(tokens, state, lengths)
+        return logits, state
+
+    def decode_attending(
+        self, tokens: Tensor, state: dict[str, Any], lengths: Tensor | None = None
+    ) -> tuple[Tensor, dict, Tensor | None]:
+        """:meth:`decode`, and the attention weights ``[B, T, cells]`` over the feature map (None without attention)."""
         inputs = self.dropout(self.embedding(tokens))
         state = dict(state)
         if "feed" in state:
@@ -241,11 +313,12 @@ class Captioner(GenerativeTask):
             inputs = torch.cat([inputs, feed], dim=-1)
             state["feed"] = torch.zeros_like(state["feed"])
         outputs, state["rnn"] = self.decoder(inputs, lengths, state["rnn"])
+        weights = None
         if self.attention is not None:
             mask = torch.ones(state["memory"].shape[:2], dtype=torch.bool, device=outputs.device)
-            contexts, _ = self.attention(outputs, state["memory"], state["keys"], mask)
+            contexts, weights = self.attention(outputs, state["memory"], state["keys"], mask)
             outputs = torch.tanh(self.combine(torch.cat([outputs, contexts], dim=-1)))
-        return self.head(self.dropout(outputs)), state
+        return self.head(self.dropout(outputs)), state, weights
 
     def step(self, tokens: Tensor, state: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
         """One token per row: ``tokens [B]`` -> ``(logits [B, V], state)`` (the decoding step).
@@ -406,6 +479,49 @@ class Captioner(GenerativeTask):
             ValueError: for an image of the wrong channel count or an unreadable image file.
         """
         return [output["text"] for output in self.predict(conditions, beam_size=beam_size, **options)]
+
+    def attention_map(self, image: Any, caption: str) -> tuple[list[str], Tensor]:
+        """Where the model looks in ``image`` for each word of ``caption``: ``(words, weights [words, h, w])``.
+
+        The caption is read with teacher forcing, so row ``t`` is the attention with which the model
+        scores word ``t`` (the end token last); the context is read after each step from the prefix
+        alone, so for a caption the model generated these are the weights it generated it with. Each
+        row sums to one over the ``h x w`` cells of the image encoder's feature map.
+
+        Args:
+            image: an image file or a raw image (see :meth:`encode_inputs`).
+            caption: the caption, e.g. ``caption(image)[0]`` or a human reference.
+
+        Raises:
+            ValueError: for a captioner without attention, or an unreadable image.
+        """
+        if self.attention is None:
+            raise ValueError(
+                "this captioner has no attention (attention: false), so there is no map to draw: "
+                "train one with condition: image and attention: true"
+            )
+        tokenizer = self.require_tokenizer()
+        _, bos, eos = special_ids(tokenizer)
+        ids = tokenizer.encode(caption).tolist()
+        with self.inference():
+            images = self.encode_inputs([image]).condition.to(self.device)
+            tokens = torch.tensor([[bos, *ids]], device=self.device)
+            _, _, weights = self.decode_attending(tokens, self.encode(images))
+        words = [tokenizer.id_to_token(i) for i in [*ids, eos]]
+        return words, weights[0].view(len(words), *self.map_size).cpu()
+
+    def plot_attention(self, image: Any, caption: str, path: str | os.PathLike) -> str:
+        """Draw :meth:`attention_map` over the image, one panel per word, into ``path`` (PNG, PDF, SVG ...).
+
+        Raises:
+            ImportError: without matplotlib (``pip install 'rnnzoo[plot]'``).
+            ValueError: as :meth:`attention_map`.
+        """
+        from rnnzoo.plots import plot_attention  # matplotlib, only when a figure is drawn
+
+        words, weights = self.attention_map(image, caption)
+        pixels = load_image(image) if isinstance(image, str | os.PathLike) else torch.as_tensor(image)
+        return plot_attention(pixels, words, weights, path)
 
     def generate(self, conditions: Any, beam_size: int = 1, **options: Any) -> list[str]:
         """Deprecated alias of :meth:`caption`."""
