@@ -69,6 +69,17 @@ def test_random_chunk_lengths_resume_mid_pass():
         torch.testing.assert_close(got.inputs, want.inputs)
 
 
+def test_processes_share_out_the_rows_of_one_layout():
+    tokens = torch.arange(4 * 31)
+    whole = ContiguousChunks(tokens, batch_size=4, steps=7)
+    ranks = [ContiguousChunks(tokens, batch_size=4, steps=7, rank=rank, world_size=2) for rank in (0, 1)]
+    for chunk, first, second in zip(whole, *ranks, strict=True):
+        torch.testing.assert_close(first.inputs, chunk.inputs[0::2])
+        torch.testing.assert_close(second.targets, chunk.targets[1::2])
+    with pytest.raises(ValueError, match="2 rows cannot be shared out among 3 processes"):
+        ContiguousChunks(tokens, batch_size=2, steps=7, world_size=3)
+
+
 def test_random_chunk_lengths_need_room_to_vary(tiny_corpus):
     with pytest.raises(ValueError, match="at least 10"):
         ContiguousChunks(torch.arange(100), batch_size=2, steps=6, random_lengths=True)
