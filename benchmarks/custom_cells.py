@@ -28,7 +28,7 @@ def compile_gate_math(backbone):
     """torch.compile each minGRU/minLSTM layer's point-wise gate math (the part that is not a matmul)."""
     for directions in backbone.layers:
         for layer in directions:
-            layer.coefficients = torch.compile(layer.coefficients)
+            layer.interpolation = torch.compile(layer.interpolation)
     return backbone
 
 

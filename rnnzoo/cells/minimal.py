@@ -13,7 +13,7 @@ over time. Two ways to run it, same numbers (to 1e-5):
   a non-zero h_0 adds ``exp(A_t) * h_0`` (linearity), so any initial state works.
   Parallel over time: the choice on a GPU.
 * ``"sequential"``: the recurrence one step at a time, as one autograd function
-  (:class:`LinearRecurrence`) whose backward is the reverse recurrence. On a CPU
+  (:class:`Interpolation`) whose backward is the reverse recurrence. On a CPU
   this is far faster than the scan (whose logcumsumexp costs more than T
   multiply-adds; see benchmarks/README.md).
 
@@ -43,10 +43,47 @@ MODES = ("auto", "scan", "sequential")
 def g(x: Tensor) -> Tensor:
     """The paper's positive activation: ``x + 0.5`` for ``x >= 0``, ``sigmoid(x)`` below.
 
-    Written as ``relu(x) + sigmoid(min(x, 0))`` (the same function, no ``torch.where``,
+    Written as ``sigmoid(min(x, 0)) + max(x, 0)`` (the same function, no ``torch.where``,
     which costs more than the rest of the cell on a CPU).
     """
-    return F.relu(x) + torch.sigmoid(x.clamp(max=0))
+    return torch.sigmoid(x.clamp(max=0)) + x.clamp(min=0)
+
+
+def g_backward(grad: Tensor, g_of_x: Tensor, out: Tensor | None = None) -> Tensor:
+    """``grad * g'(x)``, read back from ``g(x)``: ``s (1 - s)`` with ``s = min(g, 0.5)``, plus 1 where ``g > 0.5``.
+
+    The same numbers as autograd through :func:`g` except at exactly x = 0, where this takes the
+    left derivative 0.25 (autograd through both clamps would add both sides); three passes.
+    """
+    sigmoid_part = torch.ops.aten.sigmoid_backward(grad, g_of_x.clamp(max=0.5))
+    linear_part = torch.ops.aten.threshold_backward(grad, g_of_x, 0.5)  # grad where g > 0.5, else 0
+    return torch.add(sigmoid_part, linear_part, alpha=0.75, out=out)  # 0.25 of it is in the sigmoid part
+
+
+class GateMath(torch.autograd.Function):
+    """A layer's :meth:`MinimalLayer.interpolation` with its hand-written backward, as one autograd node.
+
+    Autograd through the gate formulas would split the gradient by ``chunk`` and glue it back
+    with a copy, and keep every intermediate; here each gate's gradient is written straight into
+    its slice of one contiguous ``[B, T, G*H]`` tensor, the layout the input projection's
+    backward matmul wants.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, layer: MinimalLayer, projected: Tensor) -> tuple[Tensor, Tensor]:
+        """``(w, v)`` of every step."""
+        w, v = layer.interpolation(projected)
+        ctx.layer = layer
+        ctx.save_for_backward(projected, w, v)
+        return w, v
+
+    @staticmethod
+    def backward(ctx: Any, grad_w: Tensor, grad_v: Tensor) -> Any:
+        """The gradient for ``projected``."""
+        projected, w, v = ctx.saved_tensors
+        grad = torch.empty_like(projected)
+        ctx.layer.interpolation_backward(projected, w, v, grad_w, grad_v, out=grad.chunk(len(ctx.layer.gate_names), -1))
+        return None, grad
 
 
 def log_g(x: Tensor) -> Tensor:
@@ -73,45 +110,46 @@ def log_space_scan(log_a: Tensor, log_b: Tensor, h0: Tensor) -> Tensor:
     return (torch.exp(log_h) + torch.exp(a_star) * h0.unsqueeze(1)).to(log_b.dtype)
 
 
-class LinearRecurrence(torch.autograd.Function):
-    """``h_t = a_t * h_{t-1} + b_t`` over ``a, b [B, T, H]`` from ``h0 [B, H]``, as one autograd node.
+class Interpolation(torch.autograd.Function):
+    """``h_t = h_{t-1} + w_t * (v_t - h_{t-1})`` (a lerp) over ``w, v [B, T, H]`` from ``h0 [B, H]``, as one node.
 
-    The backward runs the reverse recurrence ``lambda_t = dL/dh_t + a_{t+1} * lambda_{t+1}``
-    (the total gradient reaching h_t); then ``dL/db_t = lambda_t`` and
-    ``dL/da_t = lambda_t * h_{t-1}`` for all steps at once.
+    Both cells are this recurrence (minGRU: ``w = z``; minLSTM: ``w = i'``), the linear
+    ``h_t = a_t h_{t-1} + b_t`` with ``a = 1 - w`` and ``b = w v``, one ``torch.lerp`` per step
+    and no ``a`` or ``b`` in memory. The backward runs the reverse recurrence
+    ``lambda_t = dL/dh_t + (1 - w_{t+1}) lambda_{t+1}`` (the total gradient reaching h_t); then
+    ``dL/dv_t = lambda_t w_t`` and ``dL/dw_t = lambda_t (v_t - h_{t-1})`` for all steps at once.
     """
 
     @staticmethod
-    def forward(ctx: Any, a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+    def forward(ctx: Any, w: Tensor, v: Tensor, h0: Tensor) -> Tensor:
         """All states ``[B, T, H]``."""
-        a, b = a.transpose(0, 1).contiguous(), b.transpose(0, 1).contiguous()  # time-major: each step contiguous
-        outputs, h = torch.empty_like(b), h0
-        for t in range(b.shape[0]):
-            h = torch.addcmul(b[t], a[t], h, out=outputs[t])
-        ctx.save_for_backward(a, outputs, h0)
-        return outputs.transpose(0, 1)
+        outputs, h = torch.empty_like(v), h0
+        for t in range(v.shape[1]):
+            h = torch.lerp(h, v[:, t], w[:, t], out=outputs[:, t])
+        ctx.save_for_backward(w, v, outputs, h0)
+        return outputs
 
     @staticmethod
     def backward(ctx: Any, grad_outputs: Tensor) -> Any:
-        """Gradients for ``a``, ``b`` and ``h0``."""
-        a, outputs, h0 = ctx.saved_tensors
-        grad_outputs = grad_outputs.transpose(0, 1).contiguous()
-        total = torch.empty_like(grad_outputs)
-        carried = torch.zeros_like(h0)  # a_{t+1} * lambda_{t+1}
-        for t in reversed(range(a.shape[0])):
-            torch.add(grad_outputs[t], carried, out=total[t])
-            carried = a[t] * total[t]
-        grad_a = torch.empty_like(a)
-        torch.mul(total[1:], outputs[:-1], out=grad_a[1:])
-        torch.mul(total[0], h0, out=grad_a[0])
-        return grad_a.transpose(0, 1), total.transpose(0, 1), carried
+        """Gradients for ``w``, ``v`` and ``h0``."""
+        w, v, outputs, h0 = ctx.saved_tensors
+        total = torch.empty_like(outputs)
+        carried = torch.zeros_like(h0)  # (1 - w_{t+1}) * lambda_{t+1}
+        for t in reversed(range(v.shape[1])):
+            lam = torch.add(grad_outputs[:, t], carried, out=total[:, t])
+            carried = torch.addcmul(lam, w[:, t], lam, value=-1)
+        grad_w = torch.empty_like(v)  # lambda_t * (v_t - h_{t-1})
+        torch.sub(v[:, 1:], outputs[:, :-1], out=grad_w[:, 1:])
+        torch.sub(v[:, 0], h0, out=grad_w[:, 0])
+        return grad_w.mul_(total), total.mul_(w), carried
 
 
 class MinimalLayer(nn.Module):
     """One direction of one minGRU/minLSTM layer: an input projection, then a linear recurrence.
 
-    Subclasses compute the coefficients of ``h_t = a_t * h_{t-1} + b_t`` from the projected
-    inputs, directly (:meth:`coefficients`) and in log space (:meth:`log_coefficients`).
+    Subclasses compute the recurrence ``h_t = a_t * h_{t-1} + b_t`` from the projected inputs,
+    as an interpolation ``a = 1 - w``, ``b = w * v`` (:meth:`interpolation`, the sequential
+    loop) and as log coefficients (:meth:`log_coefficients`, the scan).
 
     Args:
         input_size: features of each input step.
@@ -127,8 +165,14 @@ class MinimalLayer(nn.Module):
         self.mode = check_mode(mode)
         self.linear = nn.Linear(input_size, len(self.gate_names) * hidden_size)
 
-    def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
-        """``(a, b)`` of every step from the projected inputs ``[B, T, G*H]``."""
+    def interpolation(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        """``(w, v)`` of every step from the projected inputs ``[B, T, G*H]``: h_t = lerp(h_{t-1}, v_t, w_t)."""
+        raise NotImplementedError
+
+    def interpolation_backward(
+        self, projected: Tensor, w: Tensor, v: Tensor, grad_w: Tensor, grad_v: Tensor, out: tuple[Tensor, ...]
+    ) -> None:
+        """Write the gradient of each gate's pre-activation into ``out`` (one ``[B, T, H]`` slice per gate)."""
         raise NotImplementedError
 
     def log_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
@@ -143,7 +187,9 @@ class MinimalLayer(nn.Module):
         if scan and inputs.shape[1] > 1:
             outputs = log_space_scan(*self.log_coefficients(projected), h0)
         else:
-            outputs = LinearRecurrence.apply(*self.coefficients(projected), h0)
+            w, v = GateMath.apply(self, projected)
+            # lerp wants one dtype; under autocast the state h0 may be float32 and v bf16
+            outputs = Interpolation.apply(w.to(v.dtype), v, h0.to(v.dtype))
         return outputs, (outputs[:, -1],)
 
 
@@ -152,10 +198,18 @@ class MinGRULayer(MinimalLayer):
 
     gate_names = ("update", "candidate")
 
-    def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
-        """``a = 1 - z = sigmoid(-k)``, ``b = z * g(candidate)``."""
+    def interpolation(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        """``w = z = sigmoid(k)``, ``v = g(candidate)``: h_t = (1 - z) * h_{t-1} + z * g(candidate)."""
         k, candidate = projected.chunk(2, dim=-1)
-        return torch.sigmoid(-k), torch.sigmoid(k) * g(candidate)
+        return torch.sigmoid(k), g(candidate)
+
+    def interpolation_backward(
+        self, projected: Tensor, w: Tensor, v: Tensor, grad_w: Tensor, grad_v: Tensor, out: tuple[Tensor, ...]
+    ) -> None:
+        """``dk = dz * z (1 - z)``, ``dcandidate = dv * g'(candidate)``."""
+        grad_k, grad_candidate = out
+        torch.ops.aten.sigmoid_backward(grad_w, w, grad_input=grad_k)
+        g_backward(grad_v, v, out=grad_candidate)
 
     def log_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
         """``log(1 - z) = -softplus(k)``, ``log(z * g(.)) = -softplus(-k) + log g(.)``."""
@@ -168,11 +222,25 @@ class MinLSTMLayer(MinimalLayer):
 
     gate_names = ("forget", "input", "candidate")
 
-    def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
-        """``a = f / (f + i)``, ``b = i / (f + i) * g(candidate)``."""
+    def interpolation(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        """``w = i' = i / (f + i)`` (so ``1 - w = f'``), ``v = g(candidate)``."""
         f, i, candidate = projected.chunk(3, dim=-1)
         f, i = torch.sigmoid(f), torch.sigmoid(i)
-        return f / (f + i), i / (f + i) * g(candidate)
+        return i / (f + i), g(candidate)
+
+    def interpolation_backward(
+        self, projected: Tensor, w: Tensor, v: Tensor, grad_w: Tensor, grad_v: Tensor, out: tuple[Tensor, ...]
+    ) -> None:
+        """With ``w = i / (f + i)``: ``dw/df = -w / (f + i)``, ``dw/di = (1 - w) / (f + i)``; then the sigmoids'."""
+        grad_f, grad_i, grad_candidate = out
+        f, i = (
+            torch.sigmoid(projected[..., : w.shape[-1]]),
+            torch.sigmoid(projected[..., w.shape[-1] : 2 * w.shape[-1]]),
+        )
+        scaled = grad_w / (f + i)
+        torch.ops.aten.sigmoid_backward(scaled * w, f, grad_input=grad_f).neg_()
+        torch.ops.aten.sigmoid_backward(scaled.mul_(1 - w), i, grad_input=grad_i)
+        g_backward(grad_v, v, out=grad_candidate)
 
     def log_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
         """``log f' = -softplus(d)``, ``log i' = -softplus(-d)`` with ``d = log i - log f``; plus ``log g(.)``."""

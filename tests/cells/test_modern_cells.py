@@ -8,7 +8,7 @@ from lightning import Trainer
 from torch.nn import functional as F
 
 from rnnzoo import LanguageModel, LanguageModelDataModule, build_cell
-from rnnzoo.cells.minimal import g, log_g, log_space_scan
+from rnnzoo.cells.minimal import GateMath, Interpolation, g, g_backward, log_g, log_space_scan
 
 LENGTHS = torch.tensor([9, 4, 1, 6, 9])
 LOOP_CELLS = [  # cells on the RecurrentLayer contract: trained by the whole-sequence autograd function
@@ -92,6 +92,41 @@ def test_mingru_and_minlstm_follow_the_paper():
     for t in range(6):
         h = f[:, t] / (f[:, t] + i[:, t]) * h + i[:, t] / (f[:, t] + i[:, t]) * g(candidate[:, t])
         torch.testing.assert_close(outputs[:, t], h)
+
+
+@pytest.mark.parametrize("name", ["mingru", "minlstm"])
+def test_hand_written_backwards_equal_autograd_of_the_plain_formulas(name):
+    """GateMath and Interpolation carry their own backward: gradcheck them in float64, and match
+    autograd through the textbook recurrence h_t = (1 - w_t) h_{t-1} + w_t v_t."""
+    torch.manual_seed(0)
+    layer = build_cell(name, 3, 3, mode="sequential").double().layers[0][0]
+    projected = (torch.randn(2, 5, len(layer.gate_names) * 3, dtype=torch.float64) * 2).requires_grad_()
+    projected.data[projected.data.abs() < 1e-3] = 0.5  # off the kink of g at 0, where g' jumps from 0.25 to 1
+    h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda p: GateMath.apply(layer, p), (projected,))
+    w, v = layer.interpolation(projected.detach())
+    assert torch.autograd.gradcheck(Interpolation.apply, (w.requires_grad_(), v.requires_grad_(), h0))
+
+    w, v = layer.interpolation(projected)  # plain autograd through the gate formulas and the loop
+    h, states = h0, []
+    for t in range(w.shape[1]):
+        h = (1 - w[:, t]) * h + w[:, t] * v[:, t]
+        states.append(h)
+    weights = torch.randn(2, 5, 3, dtype=torch.float64)
+    expected = torch.autograd.grad((torch.stack(states, 1) * weights).sum(), (projected, h0))
+    got = torch.autograd.grad(
+        (Interpolation.apply(*GateMath.apply(layer, projected), h0) * weights).sum(), (projected, h0)
+    )
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_g_backward_matches_autograd_through_g():
+    x = torch.tensor([-30.0, -2.0, -1e-4, 1e-4, 3.0], requires_grad=True)
+    (expected,) = torch.autograd.grad(g(x).sum(), x)
+    torch.testing.assert_close(g_backward(torch.ones(5), g(x.detach())), expected)
+    # at the kink, the left derivative (autograd through the two clamps would add both sides: 1.25)
+    torch.testing.assert_close(g_backward(torch.ones(1), g(torch.zeros(1))), torch.tensor([0.25]))
 
 
 def test_g_is_positive_continuous_and_log_g_is_its_log():
