@@ -13,7 +13,7 @@ hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is in the dev 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from rnnzoo.cells import build_cell  # noqa: E402
+from rnnzoo.cells import build_cell, list_cells  # noqa: E402
 from rnnzoo.decoding import beam_search, sample  # noqa: E402
 from rnnzoo.nn import SequencePooling  # noqa: E402
 from rnnzoo.nn.crf import LinearChainCRF  # noqa: E402
@@ -21,6 +21,7 @@ from rnnzoo.serialization import read_json, write_json  # noqa: E402
 from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, tokenizer_from_dict  # noqa: E402
 
 FAST = settings(max_examples=50, deadline=None)
+SEARCHING = settings(max_examples=200, deadline=None)  # a wider space: every cell x pooling x direction
 BPE = TextTokenizer.train_bpe(["the cat sat on the mat", "ein Hund läuft im Park", "日本語のテキスト"] * 10, 400)
 # Every code point, lone surrogates included (text read with errors="surrogateescape" holds them).
 ANY_CHARACTER = st.characters(codec=None, exclude_categories=())
@@ -95,9 +96,9 @@ def test_beam_search_with_one_beam_is_greedy_decoding(vocabulary, rows, length, 
         assert hypotheses[0].tokens.tolist() == row[:end]
 
 
-@FAST
+@SEARCHING
 @given(
-    cell=st.sampled_from(["lstm", "gru", "rnn", "reference_lstm", "mingru", "indrnn"]),
+    cell=st.sampled_from([*list_cells(), "mingru+scan", "minlstm+scan"]),  # every registered cell
     pooling=st.sampled_from(["last", "mean", "max", "attention"]),
     bidirectional=st.booleans(),
     lengths=st.lists(st.integers(1, 6), min_size=1, max_size=4),
@@ -106,7 +107,8 @@ def test_beam_search_with_one_beam_is_greedy_decoding(vocabulary, rows, length, 
 )
 def test_padding_changes_no_backbone_or_pooling_output(cell, pooling, bidirectional, lengths, junk, seed):
     torch.manual_seed(seed)
-    backbone = build_cell(cell, 3, 4, num_layers=2, bidirectional=bidirectional)
+    name, _, mode = cell.partition("+")
+    backbone = build_cell(name, 3, 4, num_layers=2, bidirectional=bidirectional, **({"mode": mode} if mode else {}))
     pool = SequencePooling(pooling, backbone.output_size, bidirectional)
     steps = max(lengths) + 1  # at least one padded step in every row
     inputs = torch.randn(len(lengths), steps, 3)
