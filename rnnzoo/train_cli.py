@@ -57,7 +57,10 @@ class RnnzooCLI(LightningCLI):
         """Parse, then resolve and check ``--ckpt_path`` before Lightning reads the checkpoint's options.
 
         ``fit --ckpt_path last`` becomes the newest run's ``last.ckpt`` (:func:`continue_last_run`);
-        a checkpoint file must be readable and hold this recipe's task (:func:`check_checkpoint_task`).
+        ``validate``, ``test`` and ``predict`` take ``last`` and ``best`` from the newest run folder
+        too (:func:`checkpoint_of_newest_run`), since in a new process Lightning would look in the
+        folder of the run being started, which holds none; a checkpoint file must be readable and
+        hold this recipe's task (:func:`check_checkpoint_task`).
         """
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
@@ -66,6 +69,8 @@ class RnnzooCLI(LightningCLI):
             return
         if subcommand == "fit" and config.ckpt_path == "last":
             config.ckpt_path = continue_last_run(config.get("trainer"))
+        elif subcommand != "fit" and config.ckpt_path in ("last", "best"):
+            config.ckpt_path = checkpoint_of_newest_run(config.get("trainer"), config.ckpt_path)
         if config.ckpt_path not in ("last", "best", "hpc"):
             check_checkpoint_task(config.ckpt_path, config.get("model", {}).get("class_path"))
 
@@ -99,6 +104,26 @@ class RnnzooCLI(LightningCLI):
             check_checkpoint_fits(path, self.model)
 
 
+def run_folders(trainer: Any) -> tuple[Path, dict[int, Path]] | None:
+    """The recipe logger's run folders, ``{N: save_dir/name/version_N}``, and the folder above them.
+
+    None without a logger, with a logger that has no ``save_dir`` or with a fixed ``version``:
+    Lightning's own checkpoint lookup applies then.
+    """
+    logger = trainer.get("logger") if trainer is not None else None
+    init = logger.get("init_args") if hasattr(logger, "get") else None
+    if init is None or init.get("version") is not None or init.get("save_dir") is None:
+        return None
+    root = Path(init.save_dir) / str(init.get("name") or "lightning_logs")
+    numbers = {folder: folder.name.removeprefix("version_") for folder in root.glob("version_*")}
+    return root, {int(number): folder for folder, number in numbers.items() if number.isdigit()}
+
+
+def newest_checkpoints(folder: Path, pattern: str) -> list[Path]:
+    """The checkpoints in ``folder/checkpoints`` whose names match ``pattern``, oldest first."""
+    return sorted((folder / "checkpoints").glob(pattern), key=lambda path: path.stat().st_mtime)
+
+
 def continue_last_run(trainer: Any) -> str:
     """``fit --ckpt_path last``: the newest run folder's ``last.ckpt``; the run writes into that folder.
 
@@ -108,22 +133,64 @@ def continue_last_run(trainer: Any) -> str:
     ``last*.ckpt``, and that file (the most recent) is returned; with none, ``"last"`` is, and the
     run starts afresh as Lightning's ``last`` does (saying so).
     """
-    logger = trainer.get("logger") if trainer is not None else None
-    init = logger.get("init_args") if hasattr(logger, "get") else None
-    if init is None or init.get("version") is not None or init.get("save_dir") is None:
-        return "last"  # no logger, a fixed version, or a logger without run folders: Lightning's own lookup applies
-    root = Path(init.save_dir) / str(init.get("name") or "lightning_logs")
-    runs = []
-    for folder in root.glob("version_*"):
-        number = folder.name.removeprefix("version_")
-        lasts = sorted((folder / "checkpoints").glob("last*.ckpt"), key=lambda path: path.stat().st_mtime)
-        if number.isdigit() and lasts:
-            runs.append((int(number), lasts[-1]))
+    found = run_folders(trainer)
+    if found is None:
+        return "last"
+    root, folders = found
+    runs = [(number, newest_checkpoints(folder, "last*.ckpt")) for number, folder in folders.items()]
+    runs = [(number, lasts[-1]) for number, lasts in runs if lasts]
     if not runs:
         print(f"rnnzoo: no last.ckpt under {root}: starting a new run", file=sys.stderr)
         return "last"
-    init.version, path = max(runs)
+    number, path = max(runs)
+    trainer.get("logger").get("init_args").version = number
     print(f"rnnzoo: resuming the run in {path.parent.parent} from {path}", file=sys.stderr)
+    return str(path)
+
+
+def checkpoint_of_newest_run(trainer: Any, which: str) -> str:
+    """``validate`` / ``test`` / ``predict --ckpt_path last|best``: that checkpoint of the newest run that saved any.
+
+    ``last`` is the newest run's most recent ``last*.ckpt``; ``best`` is the file its
+    ``ModelCheckpoint`` (``rnnzoo.Checkpoint``) recorded as best by the monitored metric, read from
+    the run's most recent checkpoint. The path is printed, so the run evaluated is never a guess.
+
+    Raises:
+        ValueError: when no run saved a checkpoint, or the run recorded no best one (no ``monitor``).
+    """
+    found = run_folders(trainer)
+    if found is None:
+        return which
+    root, folders = found
+    runs = [(number, newest_checkpoints(folder, "*.ckpt")) for number, folder in folders.items()]
+    runs = [(number, saved) for number, saved in runs if saved]
+    if not runs:
+        raise ValueError(
+            f"--ckpt_path {which}: no run under {root} saved a checkpoint; fit the recipe first, or give a .ckpt file"
+        )
+    _, saved = max(runs)
+    folder = saved[-1].parent.parent
+    if which == "last":
+        lasts = [path for path in saved if path.name.startswith("last")]
+        if not lasts:
+            raise ValueError(f"--ckpt_path last: {folder} holds no last.ckpt; give one of its checkpoints' paths")
+        path = lasts[-1]
+        print(f"rnnzoo: using the last checkpoint of {folder}: {path}", file=sys.stderr)
+        return str(path)
+    states = read_checkpoint(saved[-1]).get("callbacks", {}).values()
+    best = [state for state in states if isinstance(state, dict) and state.get("best_model_path")]
+    if not best:
+        raise ValueError(
+            f"--ckpt_path best: the run in {folder} recorded no best checkpoint (its checkpoint callback has no "
+            "monitor); give --ckpt_path last or a .ckpt file"
+        )
+    recorded = Path(best[0]["best_model_path"])
+    path = recorded if recorded.is_file() else folder / "checkpoints" / recorded.name  # the run folder was moved
+    if not path.is_file():
+        raise ValueError(f"--ckpt_path best: the best checkpoint {str(recorded)!r} of {folder} is gone")
+    score = best[0].get("best_model_score")
+    metric = f" ({best[0].get('monitor')} {float(score):.4g})" if score is not None else ""
+    print(f"rnnzoo: using the best checkpoint of {folder}{metric}: {path}", file=sys.stderr)
     return str(path)
 
 

@@ -345,6 +345,48 @@ def test_fit_with_ckpt_path_last_and_no_earlier_run_starts_a_new_one(trained_cla
     assert len(list(folder.rglob("last.ckpt"))) == 1
 
 
+def test_test_with_ckpt_path_best_or_last_in_a_new_process_takes_the_newest_runs_checkpoint(
+    trained_classifier, monkeypatch, capsys
+):
+    """In a fresh process Lightning would look in the new run's empty folder; rnnzoo reads the newest run's."""
+    folder, last, overrides = trained_classifier
+    monkeypatch.chdir(folder)
+    recipe = str(RECIPES / "classification" / "rotten_tomatoes-gru.yaml")
+    for which in ("best", "last"):
+        main(["test", "--config", recipe, *overrides, "--ckpt_path", which])
+        said = capsys.readouterr()
+        assert "test_acc" in said.out
+        if which == "best":
+            (best,) = folder.rglob("epoch=*.ckpt")
+            expected = "using the best checkpoint of runs/rotten_tomatoes-gru/version_0 (val_acc "
+            assert expected in said.err and said.err.rstrip().endswith(str(best.relative_to(folder)))
+        else:
+            expected = (
+                f"using the last checkpoint of runs/rotten_tomatoes-gru/version_0: {Path(last).relative_to(folder)}"
+            )
+            assert expected in said.err
+    assert len(list(folder.rglob("version_*"))) == 3  # each test logged into a new folder, which saved nothing
+
+
+def test_ckpt_path_best_without_a_recorded_best_or_without_runs_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    recipe = str(RECIPES / "classification" / "rotten_tomatoes-gru.yaml")
+    error = one_line_error(capsys, "test", "--config", recipe, "--ckpt_path", "best")
+    assert "--ckpt_path best: no run under runs/rotten_tomatoes-gru saved a checkpoint; fit the recipe first" in error
+    checkpoints = tmp_path / "runs" / "rotten_tomatoes-gru" / "version_3" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.save({"state_dict": {}, "callbacks": {"Checkpoint{}": {"best_model_path": ""}}}, checkpoints / "last.ckpt")
+    error = one_line_error(capsys, "test", "--config", recipe, "--ckpt_path", "best")
+    assert "the run in runs/rotten_tomatoes-gru/version_3 recorded no best checkpoint" in error
+    moved = {"best_model_path": "/elsewhere/checkpoints/epoch=2.ckpt", "best_model_score": torch.tensor(0.5)}
+    torch.save({"state_dict": {}, "callbacks": {"Checkpoint{}": moved}}, checkpoints / "last.ckpt")
+    error = one_line_error(capsys, "test", "--config", recipe, "--ckpt_path", "best")
+    assert (
+        "the best checkpoint '/elsewhere/checkpoints/epoch=2.ckpt' of runs/rotten_tomatoes-gru/version_3 is gone"
+        in error
+    )
+
+
 def test_an_unknown_or_absent_device_is_one_clear_error(capsys):
     error = one_line_error(capsys, "generate", "--model", "tiny_shakespeare-lstm_small", "--device", "gpu")
     assert "unknown --device 'gpu': give cpu, cuda, cuda:N or mps" in error
