@@ -35,6 +35,7 @@ _LAZY = {
     "get_model_info": "rnnzoo.hub",
     "list_models": "rnnzoo.hub",
     "load_pretrained": "rnnzoo.hub",
+    "models_by_task": "rnnzoo.hub",
     "transfer_weights": "rnnzoo.hub",
     "JsonLinesWriter": "rnnzoo.predictions",
     "Captioner": "rnnzoo.tasks",
@@ -77,6 +78,7 @@ if TYPE_CHECKING:
         get_model_info,
         list_models,
         load_pretrained,
+        models_by_task,
         transfer_weights,
     )
     from rnnzoo.predictions import JsonLinesWriter
@@ -151,6 +153,7 @@ __all__ = [
     "list_models",
     "load_pretrained",
     "load_task",
+    "models_by_task",
     "register_cell",
     "transfer_weights",
 ]

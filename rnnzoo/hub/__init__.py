@@ -2,7 +2,7 @@
 
 from rnnzoo.hub.artifact import read_artifact, resolve, sha256_file
 from rnnzoo.hub.transfer import GradualUnfreezing, LoadPretrained, TransferReport, transfer_weights
-from rnnzoo.hub.zoo import PretrainedModel, get_model_info, list_models, load_pretrained
+from rnnzoo.hub.zoo import PretrainedModel, get_model_info, list_models, load_pretrained, models_by_task
 
 __all__ = [
     "GradualUnfreezing",
@@ -12,6 +12,7 @@ __all__ = [
     "get_model_info",
     "list_models",
     "load_pretrained",
+    "models_by_task",
     "read_artifact",
     "resolve",
     "sha256_file",

@@ -29,7 +29,8 @@ class PretrainedModel:
     Attributes:
         name: the name to load it by.
         task: the task class (``Classifier``, ``LanguageModel`` ...).
-        dataset: the hub id of the training data.
+        dataset: the hub id (or local folder) of the training data; ``synthetic`` or
+            ``generated:...`` for data the package makes.
         recipe: the recipe it was trained with.
         command: the command that trained it.
         metrics: test metrics measured on this machine, by name.
@@ -74,9 +75,21 @@ ZOO: dict[str, PretrainedModel] = _load_index()
 """The bundled models by name."""
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Names of the bundled pretrained models matching a glob ``pattern`` (e.g. ``"*sst2*"``), sorted."""
-    return sorted(name for name in ZOO if fnmatch.fnmatch(name, pattern))
+def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
+    """Names of the bundled pretrained models matching a glob ``pattern`` (e.g. ``"*sst2*"``), sorted.
+
+    Args:
+        pattern: a glob over the names.
+        task: only the models of this task class (``"Tagger"``, ``"Seq2Seq"`` ...), as
+            :func:`models_by_task` groups them.
+    """
+    return sorted(name for name, info in ZOO.items() if fnmatch.fnmatch(name, pattern) and task in (None, info.task))
+
+
+def models_by_task() -> dict[str, list[str]]:
+    """The bundled models' names grouped by task class, tasks in alphabetical order."""
+    tasks = sorted({info.task for info in ZOO.values()})
+    return {task: list_models(task=task) for task in tasks}
 
 
 def get_model_info(name: str) -> PretrainedModel:

@@ -281,15 +281,22 @@ def test_export_then_generate_from_the_artifact(tiny_corpus, tmp_path, monkeypat
 # The bundled zoo.
 
 
-def test_list_models_filters_by_pattern(monkeypatch):
-    entry = dict(task="Classifier", dataset="d", recipe="r", command="c", metrics={}, num_params=1)
+def test_list_models_filters_by_pattern_and_task(monkeypatch):
+    entry = dict(dataset="d", recipe="r", command="c", metrics={}, num_params=1)
     entry.update(description="", license="", files={}, data_options={})
-    fake = {name: zoo.PretrainedModel(name=name, **entry) for name in ("sst2-gru", "sst2-lstm", "imdb-gru")}
+    tasks = {"sst2-gru": "Classifier", "sst2-lstm": "Classifier", "imdb-gru": "Classifier", "ewt-lstm": "Tagger"}
+    fake = {name: zoo.PretrainedModel(name=name, task=task, **entry) for name, task in tasks.items()}
     monkeypatch.setattr(zoo, "ZOO", fake)
-    assert zoo.list_models() == ["imdb-gru", "sst2-gru", "sst2-lstm"]
+    assert zoo.list_models() == ["ewt-lstm", "imdb-gru", "sst2-gru", "sst2-lstm"]
     assert zoo.list_models("sst2-*") == ["sst2-gru", "sst2-lstm"]
     assert zoo.list_models("*-gru") == ["imdb-gru", "sst2-gru"]
-    with pytest.raises(KeyError, match="no pretrained model 'nope'; available: imdb-gru, sst2-gru, sst2-lstm"):
+    assert zoo.list_models(task="Tagger") == ["ewt-lstm"] and zoo.list_models("*-lstm", task="Classifier") == [
+        "sst2-lstm"
+    ]
+    assert zoo.models_by_task() == {"Classifier": ["imdb-gru", "sst2-gru", "sst2-lstm"], "Tagger": ["ewt-lstm"]}
+    with pytest.raises(
+        KeyError, match="no pretrained model 'nope'; available: ewt-lstm, imdb-gru, sst2-gru, sst2-lstm"
+    ):
         zoo.get_model_info("nope")
 
 
@@ -331,9 +338,9 @@ def test_bundled_models_work_offline_from_the_command_line(capsys):
 def test_bundled_models_reproduce_their_card_metrics(name, tmp_path):
     info = get_model_info(name)
     recipe = yaml.safe_load((RECIPES.parent / info.recipe).read_text())
-    options = recipe["data"]["init_args"]
-    local = shared_dataset(LOCAL_COPIES[options["dataset"]])
-    options = {**options, **info.data_options, "dataset": str(local)}
+    options = {**recipe["data"]["init_args"], **info.data_options}
+    if info.dataset in LOCAL_COPIES:  # else generated (shapes) or synthetic (the adding problem)
+        options["dataset"] = str(shared_dataset(LOCAL_COPIES[info.dataset]))
     data_class = import_class(recipe["data"]["class_path"])
     if "pretrained_tokenizer" in inspect.signature(data_class).parameters:
         options["pretrained_tokenizer"] = name  # else the data rebuilds the same vocabularies from its training split
