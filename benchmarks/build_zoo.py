@@ -76,6 +76,13 @@ SPECS = {
         "license": "CC BY 4.0 (UCI #302, Madeo et al. 2013)",
         "description": "Gesture phase of every video frame (32 Kinect features per frame), 2x64 BiLSTM, LTC protocol",
     },
+    "gesture_phase-mingru": {
+        "recipe": "recipes/tagging/gesture_phase-mingru.yaml",
+        "local_copy": "gesture_phase",
+        "data_options": {},
+        "license": "CC BY 4.0 (UCI #302, Madeo et al. 2013)",
+        "description": "Gesture phase of every video frame, causal 1x32 minGRU: tags a live stream frame by frame",
+    },
     "adding_T100-gru": {
         "recipe": "recipes/long_range/adding_T100-gru.yaml",
         "local_copy": None,  # synthetic
