@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
@@ -107,8 +108,9 @@ class GradientRecorder(Callback):
     Args:
         every_n_steps: record dL/dh_t on training steps 0, n, 2n, ... (the step-by-step
             run is slower than the fused one).
-        dirpath: where to write the files; defaults to the trainer's ``log_dir``
-            (or ``default_root_dir``).
+        dirpath: where to write the files; by default ``gradients/`` in the run's own folder
+            (the trainer's ``log_dir``, e.g. ``runs/<recipe>/version_N``; ``default_root_dir``
+            without a logger), so a second run never writes over the first one's files.
         backbone_attr: the attribute of the LightningModule holding the backbone.
         plot: also write a PNG when matplotlib is installed.
     """
@@ -186,8 +188,10 @@ class GradientRecorder(Callback):
         self._before = None
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Write the files."""
-        self.save(self.dirpath or trainer.log_dir or trainer.default_root_dir)
+        """Write the files (and say where)."""
+        folder = self.dirpath or Path(trainer.log_dir or trainer.default_root_dir) / "gradients"
+        written = self.save(folder)
+        rank_zero_info(f"rnnzoo: gradient norms written to {Path(folder)} ({', '.join(p.name for p in written)})")
 
     def save(self, dirpath: str | os.PathLike[str]) -> list[Path]:
         """Write the CSV and JSON files (and the PNG when matplotlib is installed); return their paths."""

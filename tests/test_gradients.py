@@ -6,6 +6,7 @@ import copy
 import csv
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -156,3 +157,27 @@ def test_global_grad_norm_equals_clip_grad_norm_total():
         if ours.grad is not None:
             assert not torch.equal(ours.grad, clipped.grad)
     assert float(global_grad_norm(nn.Linear(2, 2))) == 0.0  # no gradients yet
+
+
+def test_each_run_writes_its_gradients_into_its_own_folder(tmp_path):
+    """By default the files go to ``<log_dir>/gradients``: a second run of a recipe keeps the first one's."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    folders = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        recorder = GradientRecorder(every_n_steps=1, plot=False)
+        loader = DataLoader(TensorDataset(torch.randn(4, 6, 2), torch.randn(4)), batch_size=4)
+        trainer = Trainer(
+            logger=CSVLogger(tmp_path, name="recipe"),
+            max_steps=1,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+            callbacks=[recorder],
+        )
+        trainer.fit(LastStepRegressor("gru", hidden_size=3), loader)
+        folders.append(Path(trainer.log_dir) / "gradients")
+    assert folders == [tmp_path / "recipe" / "version_0" / "gradients", tmp_path / "recipe" / "version_1" / "gradients"]
+    first, second = (json.loads((folder / "gradients.json").read_text()) for folder in folders)
+    assert first["norms_over_time"]["0"] != second["norms_over_time"]["0"]  # two runs, two records
