@@ -24,6 +24,7 @@ from fsspec.implementations.local import LocalFileSystem
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 
@@ -81,9 +82,17 @@ class Checkpoint(ModelCheckpoint):
         self.refresh_last(trainer)
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """``last.ckpt`` holds the final step, whatever the metric did."""
+        """``last.ckpt`` holds the final step, whatever the metric did; say where the run's checkpoints are."""
         super().on_train_end(trainer, pl_module)
         self.refresh_last(trainer)
+        if trainer.fast_dev_run or self.dirpath is None:
+            return
+        best = ""
+        if self.best_model_path:
+            score = "" if self.best_model_score is None else f" {self.monitor} {float(self.best_model_score):.4g}"
+            best = f"; best{score}: {self.best_model_path}"
+        last = f"; last: {self.last_model_path}" if self.last_model_path else ""
+        rank_zero_info(f"rnnzoo: this run's checkpoints are in {self.dirpath}{best}{last}")
 
     def refresh_last(self, trainer: Trainer, again: bool = False) -> None:
         """Write ``last.ckpt`` now unless it holds this step already (``again``: even then).

@@ -117,3 +117,13 @@ def test_every_recipe_keeps_its_last_checkpoint_with_rnnzoo_checkpoint(recipe):
     callbacks = yaml.safe_load(recipe.read_text())["trainer"]["callbacks"]
     paths = [callback["class_path"] for callback in callbacks]
     assert "rnnzoo.Checkpoint" in paths and "lightning.pytorch.callbacks.ModelCheckpoint" not in paths
+
+
+def test_the_end_of_training_says_where_the_best_and_last_checkpoints_are(tmp_path, caplog):
+    folder = tmp_path / "checkpoints"
+    with caplog.at_level("INFO"):
+        fit(tmp_path, Checkpoint(dirpath=folder, monitor="val_loss"), max_epochs=3)
+    said = [record.getMessage() for record in caplog.records if "this run's checkpoints" in record.getMessage()]
+    best, last = folder / "epoch=0-step=10.ckpt", folder / "last.ckpt"
+    assert said == [f"rnnzoo: this run's checkpoints are in {folder}; best val_loss 10: {best}; last: {last}"]
+    assert best.is_file() and last.is_file()
