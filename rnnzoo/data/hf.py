@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import Dataset, DatasetDict, get_dataset_config_names, load_dataset
 from datasets.exceptions import DatasetGenerationError
 
 from rnnzoo.tokenizers import Tokenizer
@@ -65,10 +65,17 @@ def load_splits(
             f"dataset folder {dataset!r} does not exist; give an existing local folder or a hub id "
             "such as 'karpathy/tiny_shakespeare'"
         )
-    if local and (name is not None or revision is not None):
+    if local and name is not None and dataset is not None and name in local_config_names(dataset):
+        pass  # a configuration the folder's README declares (gesture_phase's ltc_windows, videos): it is the folder's
+    elif local and name is not None:
         # Recipes carry hub options (UD's name: en_ewt); a local copy of the same data has no use for them.
-        log.warning("ignoring the hub-only options name=%r, revision=%r for local data %r", name, revision, dataset)
-        name = revision = None
+        log.warning(
+            "ignoring the hub-only option name=%r for local data %r (it declares no such config)", name, dataset
+        )
+        name = None
+    if local and revision is not None:
+        log.warning("ignoring the hub-only option revision=%r for local data %r", revision, dataset)
+        revision = None
     source = builder if dataset is None else os.path.expanduser(dataset)
     described = dataset if dataset is not None else str(data_files)
     try:
@@ -87,6 +94,14 @@ def load_splits(
     if not isinstance(splits, DatasetDict):
         raise TypeError(f"dataset {described!r} did not load as named splits (got {type(splits).__name__})")
     return splits
+
+
+def local_config_names(folder: str) -> list[str]:
+    """The configurations a local dataset folder declares (``configs:`` in its README.md's YAML header), or []."""
+    try:
+        return list(get_dataset_config_names(os.path.expanduser(folder)))
+    except (FileNotFoundError, ValueError, DatasetGenerationError):
+        return []
 
 
 def _looks_local(dataset: str) -> bool:

@@ -93,4 +93,33 @@ def test_local_folder_with_hub_options_warns(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="rnnzoo.data.hf"):
         data = ClassificationDataModule(str(tmp_path), name="en_ewt", revision="refs/convert/parquet")
         assert sorted(data.splits) == ["train", "validation"]
-    assert "ignoring the hub-only options name='en_ewt', revision='refs/convert/parquet'" in caplog.text
+    assert "ignoring the hub-only option name='en_ewt' for local data" in caplog.text
+    assert "ignoring the hub-only option revision='refs/convert/parquet'" in caplog.text
+
+
+def test_a_config_the_local_folders_readme_declares_is_used_not_ignored(tmp_path, caplog):
+    """gesture_phase's local copy holds two configs (ltc_windows, videos): name picks one, as on the hub."""
+    for config, rows in (("small", REVIEWS[:4]), ("large", REVIEWS)):
+        (tmp_path / config).mkdir()
+        write_csv(tmp_path / config / "train.csv", rows)
+    header = ["---", "configs:"]
+    for config, default in (("small", True), ("large", False)):
+        header += [f"- config_name: {config}", f"  default: {str(default).lower()}", "  data_files:"]
+        header += [f"  - {{split: train, path: {config}/train.csv}}"]
+    (tmp_path / "README.md").write_text("\n".join([*header, "---", "# two configs", ""]))
+    with caplog.at_level(logging.WARNING, logger="rnnzoo.data.hf"):
+        large = ClassificationDataModule(str(tmp_path), name="large", val_fraction=0.25)
+        default = ClassificationDataModule(str(tmp_path), val_fraction=0.25)
+        assert len(large.raw_splits()["train"]) == len(REVIEWS) and len(default.raw_splits()["train"]) == 4
+    assert "ignoring" not in caplog.text
+
+
+def test_the_gesture_phase_video_recipes_read_the_videos_config_of_the_local_copy():
+    from conftest import shared_dataset
+
+    folder = str(shared_dataset("gesture_phase"))
+    videos, windows = (
+        load_splits(folder, "videos", None, None, None),
+        load_splits(folder, "ltc_windows", None, None, None),
+    )
+    assert (len(videos["train"]), len(windows["train"])) == (5, 455)  # five whole videos; 455 windows of 32 frames

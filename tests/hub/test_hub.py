@@ -28,12 +28,15 @@ from rnnzoo import (
     get_model_info,
     list_models,
     load_pretrained,
+    models_by_task,
     transfer_weights,
 )
 from rnnzoo.cli import main
+from rnnzoo.data.shapes import draw_shape
 from rnnzoo.data.tagging import build_char_tokenizer
 from rnnzoo.data_state import DataState
 from rnnzoo.hub import zoo
+from rnnzoo.images import write_ppm
 from rnnzoo.serialization import import_class
 
 
@@ -331,6 +334,56 @@ def test_bundled_models_work_offline_from_the_command_line(capsys):
     main(["tag", "--model", "ud_en_ewt_upos-lstm_small", "--text", "I saw her duck ."])
     tags = json.loads(capsys.readouterr().out)["tags"]
     assert len(tags) == 5 and (tags[0], tags[1], tags[-1]) == ("PRON", "VERB", "PUNCT")
+
+
+def test_there_is_a_bundled_model_for_every_task_type():
+    assert set(models_by_task()) == {
+        "Captioner", "Classifier", "LanguageModel", "Seq2Seq", "SequencePredictor", "Tagger",
+    }  # fmt: skip
+
+
+def test_bundled_generators_translate_name_and_caption_from_the_command_line(tmp_path, capsys):
+    main(
+        [
+            "translate",
+            "--model",
+            "multi30k_de_en-gru_small",
+            "--text",
+            "Ein Hund läuft durch den Schnee .",
+            "--beam_size",
+            "5",
+        ]
+    )
+    translation = json.loads(capsys.readouterr().out)["translation"]
+    assert "dog" in translation and "snow" in translation
+    main(["caption", "--model", "names-lstm", "--condition", "Russian", "--num_samples", "3", "--seed", "0"])
+    names = [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()]
+    assert len(names) == 3 and all(name and name[0].isupper() for name in names)
+    image = tmp_path / "shape.ppm"
+    write_ppm(image, draw_shape("triangle", "green", "right").permute(2, 0, 1))
+    main(["caption", "--model", "shapes-lstm", "--image", str(image), "--beam_size", "3"])
+    assert json.loads(capsys.readouterr().out)["text"] == "there is a green triangle on the right"
+
+
+def test_the_bundled_causal_frame_tagger_streams_what_it_tags_whole():
+    tagger = load_pretrained("gesture_phase-mingru")
+    frames = torch.randn(40, 32, generator=torch.Generator().manual_seed(0)) * 0.5
+    whole, state, streamed = tagger.tag_frames(frames)[0], None, []
+    for frame in frames:
+        phase, state = tagger.tag_stream(frame, state)
+        streamed.append(phase)
+    assert streamed == whole and set(whole) <= {"rest", "preparation", "stroke", "hold", "retraction"}
+    with pytest.raises(ValueError, match="bidirectional"):
+        load_pretrained("gesture_phase-bilstm").tag_stream(frames[0])
+
+
+def test_the_bundled_adding_problem_model_adds_the_two_marked_numbers():
+    values = torch.rand(8, 100, generator=torch.Generator().manual_seed(0))
+    markers = torch.zeros(8, 100)
+    markers[:, 10], markers[:, 70] = 1.0, 1.0
+    outputs = load_pretrained("adding_T100-gru").predict(torch.stack([values, markers], dim=-1))
+    predicted = torch.tensor([output["prediction"] for output in outputs])
+    assert (predicted - (values[:, 10] + values[:, 70])).abs().max() < 0.1  # predicting 1 would be off by up to 1
 
 
 @pytest.mark.slow
