@@ -387,6 +387,20 @@ def test_ckpt_path_best_without_a_recorded_best_or_without_runs_is_one_clear_err
     )
 
 
+def test_test_from_the_checkpoint_of_a_task_that_lacks_a_linked_option(tmp_path, monkeypatch, capsys):
+    """A SequencePredictor has no vocab_size: its checkpoint must not store the CLI link's target, or test fails."""
+    monkeypatch.chdir(tmp_path)
+    recipe = str(RECIPES / "long_range" / "adding_T100-gru.yaml")
+    small = ["--data.train_size", "64", "--data.length", "10", "--trainer.max_steps", "2"]
+    small += ["--data.val_size", "64", "--data.test_size", "64", "--trainer.val_check_interval", "1"]
+    small += ["--trainer.enable_progress_bar", "false"]
+    main(["fit", "--config", recipe, *small])
+    (last,) = tmp_path.rglob("last.ckpt")
+    assert "vocab_size" not in torch.load(last, weights_only=True)["hyper_parameters"]
+    main(["test", "--config", recipe, *small, "--ckpt_path", "best"])
+    assert "test_loss" in capsys.readouterr().out
+
+
 def test_an_unknown_or_absent_device_is_one_clear_error(capsys):
     error = one_line_error(capsys, "generate", "--model", "tiny_shakespeare-lstm_small", "--device", "gpu")
     assert "unknown --device 'gpu': give cpu, cuda, cuda:N or mps" in error

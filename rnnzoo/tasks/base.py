@@ -482,6 +482,8 @@ class RNNTask(
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the data state, the task class and the format version with the weights (never of a diverged run)."""
         self.check_losses()
+        if "hyper_parameters" in checkpoint:
+            checkpoint["hyper_parameters"] = own_options(type(self), checkpoint["hyper_parameters"])
         checkpoint["rnnzoo"] = {
             "format": FORMAT,
             "version": __version__,
@@ -603,6 +605,19 @@ def perplexity(loss: Tensor) -> Tensor:
 def bits(loss: Tensor) -> Tensor:
     """A loss in nats as bits."""
     return loss / math.log(2)
+
+
+def own_options(task_class: type, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` without the names ``task_class.__init__`` does not take (Lightning's ``_class_path`` ... kept).
+
+    LightningCLI records the targets of the data-to-model links (``vocab_size``, ``frame_size`` ...)
+    for every task, also one that lacks them (``SequencePredictor`` has no ``vocab_size``), and
+    ``rnnzoo test --ckpt_path`` parses the stored options again, refusing such a name.
+    """
+    parameters = inspect.signature(task_class.__init__).parameters
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()):
+        return options
+    return {name: value for name, value in options.items() if name in parameters or name.startswith("_")}
 
 
 def load_task(ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu") -> RNNTask:
