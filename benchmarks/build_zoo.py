@@ -94,7 +94,7 @@ SPECS = {
 
 
 def measure(folder: Path, recipe: dict, spec: dict) -> dict[str, float]:
-    """Test metrics of the artifact in ``folder`` on the local copy of its data, in float32."""
+    """Test metrics of the artifact in ``folder`` on the local copy of its data (or the generated data), in float32."""
     options = {**recipe["data"]["init_args"], **spec["data_options"]}
     if spec["local_copy"] is not None:  # else the data is generated
         options["dataset"] = str(SHARED_DATA / spec["local_copy"])
@@ -104,7 +104,7 @@ def measure(folder: Path, recipe: dict, spec: dict) -> dict[str, float]:
     data = data_class(**options)
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
     results = trainer.test(RNNTask.from_pretrained(folder), data, verbose=False)[0]
-    return {name: round(float(value), 4) for name, value in sorted(results.items())}
+    return {name: float(f"{float(value):.4g}") for name, value in sorted(results.items())}  # 4 significant digits
 
 
 def build(name: str, ckpt_path: str) -> dict:
