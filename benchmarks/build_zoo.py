@@ -104,7 +104,12 @@ def measure(folder: Path, recipe: dict, spec: dict) -> dict[str, float]:
     data = data_class(**options)
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
     results = trainer.test(RNNTask.from_pretrained(folder), data, verbose=False)[0]
-    return {name: float(f"{float(value):.4g}") for name, value in sorted(results.items())}  # 4 significant digits
+    return {name: rounded(float(value)) for name, value in sorted(results.items())}
+
+
+def rounded(value: float) -> float:
+    """4 decimals, or 4 significant digits for a small value (an MSE of 0.00025)."""
+    return round(value, 4) if abs(value) >= 0.01 else float(f"{value:.4g}")
 
 
 def build(name: str, ckpt_path: str) -> dict:

@@ -6,8 +6,8 @@ Four workloads, each run by the same ``predict`` call of the four predictors: SS
 (``sst2-gru_small``, sentences/s and test accuracy), UD English-EWT UPOS tagging
 (``ud_en_ewt_upos-lstm_small``, tokens/s and token accuracy), tiny-shakespeare character sampling
 (``tiny_shakespeare-lstm_small``, generated tokens/s and test bits per character, read through
-``step``) and beam-5 translation of Multi30k test sources (sentences/s; no translation model is
-bundled, so an untrained model of the recipe's size, and no BLEU). Then the start-up of an
+``step``) and beam-5 translation of Multi30k test sources (``multi30k_de_en-gru_small``, sentences/s
+and BLEU on those sentences). Then the start-up of an
 inference command: ``--help``, and a whole ``classify`` call.
 """
 
@@ -24,10 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import sacrebleu
 import torch
 from common import machine, print_table, shared_dataset
 
-from rnnzoo import RNNTask, Seq2Seq, TranslationDataModule
+from rnnzoo import RNNTask, Seq2Seq
 from rnnzoo.export import OnnxModel, export_onnx
 from rnnzoo.export.quantize import quantize_int8
 
@@ -115,17 +116,21 @@ def sampling(scratch: Path, new_tokens: int) -> list[list]:
 
 
 def translation(scratch: Path, count: int) -> list[list]:
-    data = TranslationDataModule(shared_dataset("multi30k"), source_column="de", target_column="en", min_freq=2)
-    sources = [r["de"] for r in read_jsonl(f"{shared_dataset('multi30k')}/test.jsonl")[:count]]
-    torch.manual_seed(0)
-    task = Seq2Seq(data.vocab_size, "gru", embedding_size=256, hidden_size=256, decoder_hidden_size=512,
-                   attention="additive", attention_size=256, max_decode_length=30)  # fmt: skip
-    task.adopt_data_state(data.data_state())
+    rows = read_jsonl(f"{shared_dataset('multi30k')}/test.jsonl")[:count]
+    sources, references = [r["de"] for r in rows], [r["en"] for r in rows]
+    task = RNNTask.from_pretrained("multi30k_de_en-gru_small")
     results = []
-    for kind, predictor in predictors(task.eval(), scratch / "mt").items():
-        seconds, _ = timed(lambda p=predictor: batched(p, sources, 50, beam_size=5), repeats=1)
-        results.append([kind, len(sources) / seconds, "untrained: no BLEU"])
+    for kind, predictor in predictors(task, scratch / "mt").items():
+        seconds, outputs = timed(lambda p=predictor: batched(p, sources, 50, beam_size=5), repeats=1)
+        hypotheses = [output["translation"] for output in outputs]
+        results.append([kind, len(sources) / seconds, f"BLEU {bleu(task, hypotheses, references):.2f}"])
     return results
+
+
+def bleu(task: Seq2Seq, hypotheses: list[str], references: list[str]) -> float:
+    """Corpus BLEU as ``translation_quality.py`` computes it (word tokens, lowercased, ``tokenize="none"``)."""
+    pairs = [task.bleu_forms(task.tokenizer.target.encode(h), r) for h, r in zip(hypotheses, references, strict=True)]
+    return sacrebleu.corpus_bleu([h for h, _ in pairs], [[r for _, r in pairs]], tokenize="none", force=True).score
 
 
 def wall_time(command: list[str], repeats: int = 3) -> float:
@@ -154,7 +159,7 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=256, help="SST-2 test sentences classified")
     parser.add_argument("--tag_sentences", type=int, default=256, help="UD EWT test sentences tagged")
     parser.add_argument("--new_tokens", type=int, default=100, help="characters sampled per prompt (8 prompts)")
-    parser.add_argument("--translations", type=int, default=50, help="Multi30k test sources translated, beam 5")
+    parser.add_argument("--translations", type=int, default=200, help="Multi30k test sources translated, beam 5")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(machine())
