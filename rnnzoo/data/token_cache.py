@@ -159,15 +159,20 @@ def read_token_file(path: Path, dtype: np.dtype) -> np.ndarray | None:
     return np.memmap(path, dtype=dtype, mode="c", offset=data_start, shape=shape)
 
 
-def block_bounds(rows: Dataset, column: str, characters: int = BLOCK_CHARACTERS) -> list[tuple[int, int]]:
+def block_bounds(rows: Dataset, column: str, characters: int | None = None) -> list[tuple[int, int]]:
     """``(start, end)`` of consecutive blocks of rows that each hold about ``characters`` characters of ``column``.
 
     The block size comes from the mean length of the first 1,000 rows: rows are read a block at a
     time, and blocks of a fixed count of rows would be tiny for short lines and huge for long documents.
+
+    Args:
+        rows: one split.
+        column: the text column.
+        characters: the block size wanted; None: :data:`BLOCK_CHARACTERS`.
     """
     sample = rows[:1000][column]
-    mean = max(sum(len(value) for value in sample if value is not None) / len(sample), 1.0)
-    size = max(1, int(characters // mean))
+    mean = max(sum(len(value) for value in sample if value is not None) / max(len(sample), 1), 1.0)
+    size = max(1, int((characters or BLOCK_CHARACTERS) // mean))
     return [(start, min(start + size, len(rows))) for start in range(0, len(rows), size)]
 
 
