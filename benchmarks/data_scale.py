@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -50,8 +51,40 @@ def size_in_bytes(text: str) -> int:
     return int(float(match[1]) * UNITS[match[2]])
 
 
-def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # Linux reports KiB
+class MemorySampler(threading.Thread):
+    """Peak resident memory of this process: ``ru_maxrss``, and its anonymous and file-backed parts, sampled.
+
+    A memory-mapped file's pages that a process has read count in its RSS, although they are the
+    page cache's (clean, shared, dropped under memory pressure): ``datasets`` maps its Arrow copy of
+    the corpus so, and ru_maxrss alone would not tell that memory from the process's own.
+    """
+
+    def __init__(self, interval: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.peaks = {"RssAnon": 0, "RssFile": 0}
+
+    def run(self) -> None:
+        while True:
+            with open("/proc/self/status") as status:  # Linux
+                fields = dict(line.split(":", 1) for line in status)
+            for name in self.peaks:
+                self.peaks[name] = max(self.peaks[name], int(fields[name].split()[0]))  # KiB
+            time.sleep(self.interval)
+
+    def report(self) -> dict[str, float]:
+        return {
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,  # Linux reports KiB
+            "peak_anonymous_gb": self.peaks["RssAnon"] * 1024 / 1e9,
+            "peak_file_backed_gb": self.peaks["RssFile"] * 1024 / 1e9,
+        }
+
+
+def memory(result: dict) -> str:
+    return (
+        f"{result['peak_rss_gb']:.2f} GB (sampled peaks: anonymous {result['peak_anonymous_gb']:.2f} GB, "
+        f"file-backed {result['peak_file_backed_gb']:.2f} GB)"
+    )
 
 
 def generate_corpus(folder: Path, size: int, seed: int = 0) -> Path:
@@ -106,6 +139,8 @@ class StreamData(LightningDataModule):
 def child(args: argparse.Namespace) -> dict:
     """One measurement, in this (fresh) process."""
     torch.set_num_threads(1)
+    sampler = MemorySampler()
+    sampler.start()
     corpus, cache = Path(args.corpus), Path(args.cache)
     if args.child == "load":
         from datasets import load_dataset
@@ -129,20 +164,20 @@ def child(args: argparse.Namespace) -> dict:
             "vocab_size": len(tokenizer),
             "tokens": len(tokens),
             "dtype": str(tokens.dtype),
-            "peak_rss_gb": peak_rss_gb(),
+            **sampler.report(),
         }
     if args.child == "start":
         start = time.perf_counter()
         data.setup("fit")
-        return {"setup": time.perf_counter() - start, "peak_rss_gb": peak_rss_gb()}
+        return {"setup": time.perf_counter() - start, **sampler.report()}
     if args.child == "in_memory":
         data = LanguageModelDataModule(str(corpus), batch_size=BATCH, tbptt_steps=STEPS_PER_CHUNK)
         start = time.perf_counter()
         data.setup("fit")
-        return {"setup": time.perf_counter() - start, "peak_rss_gb": peak_rss_gb()}
+        return {"setup": time.perf_counter() - start, **sampler.report()}
     if args.child == "train":
         seconds = timed_fit(recipe_model(data.vocab_size), data, args.train_steps, 0, PRECISION)
-        return {"tokens_per_second": args.train_steps * BATCH * STEPS_PER_CHUNK / seconds, "peak_rss_gb": peak_rss_gb()}
+        return {"tokens_per_second": args.train_steps * BATCH * STEPS_PER_CHUNK / seconds, **sampler.report()}
     if args.child == "speed":
         data.setup("fit")
         mapped = data.streams["train"]
@@ -238,25 +273,25 @@ def main() -> None:
         rows.append(
             [
                 f"tokenizing into the token file, {processes} process{'es' if processes > 1 else ''}",
-                f"{result['tokenize']:.1f} s, {megabytes / result['tokenize']:.0f} MB/s, peak RSS "
-                f"{result['peak_rss_gb']:.2f} GB",
+                f"{result['tokenize']:.1f} s, {megabytes / result['tokenize']:.0f} MB/s, peak RSS {memory(result)}",
             ]
         )
     rows += [
         ["token file", f"{token_file.stat().st_size / 1e9:.2f} GB ({first['tokens']:,} tokens, {first['dtype']})"],
         [
             "second run (cache hit): data module to setup('fit') done",
-            f"{start_up['setup']:.2f} s ({start_up['wall']:.1f} s from process start to exit)",
+            f"{start_up['setup']:.2f} s ({start_up['wall']:.1f} s from process start to exit), "
+            f"peak RSS {memory(start_up)}",
         ],
         [
             f"peak RSS, training {args.train_steps} steps from the memory map (fresh process)",
-            f"{train['peak_rss_gb']:.2f} GB ({train['tokens_per_second']:,.0f} tokens/s)",
+            f"{memory(train)}, {train['tokens_per_second']:,.0f} tokens/s",
         ],
         [
             "peak RSS, setup('fit') in memory, without the token cache (fresh process)",
             "not run (over --in_memory_limit)"
             if in_memory is None
-            else f"{in_memory['peak_rss_gb']:.2f} GB (setup {in_memory['setup']:.1f} s)",
+            else f"{memory(in_memory)}, setup {in_memory['setup']:.1f} s",
         ],
     ]
     print_table(["measure", "value"], rows)

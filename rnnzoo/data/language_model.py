@@ -316,7 +316,7 @@ class LanguageModelDataModule(HFDataModule):
         if self._tokenizer is None:
             self._tokenizer = self._cached_tokenizer() if self.hparams.token_cache else self._train_tokenizer()
             log.info(
-                "built a %d-token %s vocabulary from split %r",
+                "a %d-token %s vocabulary, of split %r",
                 len(self._tokenizer),
                 self.hparams.tokenizer,
                 self.hparams.train_split,
@@ -362,7 +362,9 @@ class LanguageModelDataModule(HFDataModule):
         path = self.cache_folder / f"{key}.tokenizer.json"
         if path.is_file():
             try:
-                return tokenizer_from_dict(json.loads(path.read_text(encoding="utf-8")))
+                tokenizer = tokenizer_from_dict(json.loads(path.read_text(encoding="utf-8")))
+                log.info("read the tokenizer from %s", path)
+                return tokenizer
             except (ValueError, KeyError, TypeError) as error:  # a damaged file: train again
                 log.warning("tokenizer file %s does not read (%s): training the tokenizer again", path, error)
         tokenizer = self._train_tokenizer()
@@ -488,6 +490,17 @@ class LanguageModelDataModule(HFDataModule):
             yield ids
         if not count:
             raise self._no_text(split)
+
+    def prepare_data(self) -> None:
+        """With ``token_cache``, tokenize the training, validation and test splits the dataset has into the cache.
+
+        Lightning calls this on one process per node before ``setup`` on every process, so that
+        under DDP the processes find the token files instead of each tokenizing the same splits.
+        """
+        if self.hparams.token_cache:
+            for role in ("train", "val", "test"):
+                if self.split_name(role) in self.splits:
+                    self.encoded_split(self.split_name(role))
 
     @property
     def streams(self) -> dict[str, Tensor]:

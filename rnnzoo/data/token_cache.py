@@ -119,7 +119,7 @@ def write_token_file(path: Path, blocks: Iterable[np.ndarray], dtype: np.dtype) 
             raise ValueError(f"no tokens to write to {path}")
         file.seek(0)
         np.lib.format.write_array_header_1_0(file, {**header, "shape": (count,)})
-        if file.tell() != data_start:  # cannot happen while NumPy pads headers for growth (it has since 1.24)
+        if file.tell() != data_start:  # cannot happen: the NumPy versions required pad headers for growth
             raise RuntimeError(f"the header of {path} changed length when its count was written")
 
     write_atomically(path, write)

@@ -234,3 +234,15 @@ def test_token_cache_errors_say_what_to_fix(tmp_path, tiny_corpus):
     with pytest.raises(ValueError, match="split 'validation' of dataset .* has no text"):
         data.setup("fit")
     assert not list(cache.glob(".*.tmp"))  # nothing half-written is left
+
+
+def test_prepare_data_tokenizes_the_splits_once_for_every_process(tmp_path, tiny_corpus):
+    LanguageModelDataModule(str(tiny_corpus)).prepare_data()  # in memory: nothing to prepare
+    cache = tmp_path / "cache"
+    LanguageModelDataModule(str(tiny_corpus), token_cache=True, cache_dir=str(cache)).prepare_data()
+    assert len(list(cache.glob("*.tokens.npy"))) == 3
+    files = {path: path.stat().st_mtime_ns for path in cache.iterdir()}
+    rank = LanguageModelDataModule(str(tiny_corpus), token_cache=True, cache_dir=str(cache))
+    rank.setup("fit")
+    rank.setup("test")
+    assert {path: path.stat().st_mtime_ns for path in cache.iterdir()} == files
