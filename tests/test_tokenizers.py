@@ -64,3 +64,20 @@ def test_lone_surrogates_save_and_load_unchanged(tmp_path):
     copy = tokenizer_from_dict(read_json(tmp_path / "tokenizer.json"))
     assert copy == tokenizer
     assert copy.decode(copy.encode(text)) == text
+
+
+@pytest.mark.parametrize("unk_token", [None, "<unk>", "\ufffd"])
+def test_char_encoding_is_a_lookup_per_character(unk_token, monkeypatch):
+    monkeypatch.setattr("rnnzoo.tokenizers._PIECE", 7)  # several pieces per text
+    text = "naïve café\n😀 \ud800 ok\x00\U0010ffff" * 3
+    tokenizer = CharTokenizer.from_text(text, unk_token)
+    assert tokenizer.encode(text).tolist() == [tokenizer.ids[char] for char in text]
+    assert tokenizer.encode("").tolist() == []
+    unseen = "caféZ\u4e00é"
+    if unk_token is None:
+        with pytest.raises(ValueError, match=r"2 character\(s\) never seen in training: 'Z', '\u4e00'"):
+            tokenizer.encode(unseen)
+    else:
+        unk = tokenizer.ids[unk_token]
+        assert tokenizer.encode(unseen).tolist() == [tokenizer.ids.get(char, unk) for char in unseen]
+        assert tokenizer.encode(unseen).tolist().count(unk) == 2

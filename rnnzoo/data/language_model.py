@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Literal
 
+import numpy as np
+import tokenizers
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
+from rnnzoo._version import __version__
 from rnnzoo.batches import TokenChunk
 from rnnzoo.data.base import HFDataModule
 from rnnzoo.data.batching import ResumableLoader, seeded_generator
 from rnnzoo.data.hf import DataFiles, pretrained_tokenizer
-from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
+from rnnzoo.data.token_cache import (
+    cache_key,
+    default_cache_dir,
+    encoded_blocks,
+    read_token_file,
+    row_blocks,
+    token_dtype,
+    tokenizer_digest,
+    write_atomically,
+    write_token_file,
+)
+from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer, tokenizer_from_dict
 
 TOKENIZERS = ("char", "word", "bpe")
 
@@ -41,6 +58,10 @@ class ContiguousChunks(IterableDataset):
     It follows Lightning's stateful protocol: :meth:`state_dict` is the pass number and the number
     of chunks yielded in this pass, and after :meth:`load_state_dict` the next pass starts at the
     chunk after them (a new pass from the first chunk if the saved pass had ended).
+
+    The stream may be of any integer type: a memory-mapped token file's ``uint16`` or ``uint32``
+    (``torch.from_numpy`` of it) is read in place, and each chunk is converted to int64 as it is
+    yielded, so the model sees the same tensors as from an int64 stream.
 
     Args:
         tokens: ``[N]`` the whole stream.
@@ -107,7 +128,8 @@ class ContiguousChunks(IterableDataset):
         for index in range(first, len(self)):
             start, end = cuts[index], cuts[index + 1]
             self._position = index + 1
-            yield TokenChunk(self.rows[:, start:end], self.rows[:, start + 1 : end + 1])
+            chunk = self.rows[:, start : end + 1].long()  # a copy for a uint16/uint32 stream, a view of an int64 one
+            yield TokenChunk(chunk[:, :-1], chunk[:, 1:])
 
     def state_dict(self) -> dict[str, int]:
         """``{"pass": the pass number, "position": chunks yielded in this pass}``."""
@@ -117,6 +139,60 @@ class ContiguousChunks(IterableDataset):
         """Continue pass ``state["pass"]`` after its first ``state["position"]`` chunks."""
         self._pass = int(state.get("pass", self._pass))
         self._resume_at = int(state["position"])
+
+
+class CharBlock:
+    """Encodes a block of rows as :meth:`LanguageModelDataModule.text` joins them (picklable, for worker processes).
+
+    Args:
+        tokenizer: the character tokenizer.
+        split: the split's name, for messages.
+        dtype: the type of the ids returned.
+    """
+
+    def __init__(self, tokenizer: CharTokenizer, split: str, dtype: np.dtype) -> None:
+        self.tokenizer, self.split, self.dtype = tokenizer, split, dtype
+
+    def __call__(self, values: list[str | None]) -> tuple[np.ndarray, bool, bool]:
+        """``(ids, whether the block has rows, whether it has text)``: the ids of its rows joined with newlines.
+
+        The rows are those that are not None, as in :meth:`LanguageModelDataModule.text`.
+        """
+        rows = [row for row in values if row is not None]
+        text = "\n".join(rows)
+        return self.text(text), bool(rows), bool(text) and not text.isspace()
+
+    def text(self, text: str) -> np.ndarray:
+        """The ids of ``text``.
+
+        Raises:
+            ValueError: naming the split and the characters unseen in training, when there is no ``unk_token``.
+        """
+        try:
+            return self.tokenizer.encode_array(text).astype(self.dtype)
+        except ValueError as error:
+            raise ValueError(f"split {self.split!r}: {error}; or set the data module's unk_token") from None
+
+
+class RowsBlock:
+    """Encodes a block of rows as :meth:`LanguageModelDataModule.encode` does with a word or BPE tokenizer.
+
+    The rows are the non-empty ones, as in :meth:`LanguageModelDataModule.rows_of`; each is followed
+    by ``end``. Picklable, for worker processes.
+
+    Args:
+        tokenizer: the tokenizer.
+        end: the ids that follow every row (``[eos_id]``, or none).
+        dtype: the type of the ids returned.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, end: list[int], dtype: np.dtype) -> None:
+        self.tokenizer, self.end, self.dtype = tokenizer, end, dtype
+
+    def __call__(self, values: list[str | None]) -> np.ndarray:
+        """The ids of the block's rows, one after another."""
+        rows = self.tokenizer.encode_batch([row for row in values if row])
+        return np.fromiter(itertools.chain.from_iterable(row + self.end for row in rows), dtype=self.dtype)
 
 
 class LanguageModelDataModule(HFDataModule):
@@ -130,6 +206,19 @@ class LanguageModelDataModule(HFDataModule):
     token (as Penn Treebank's published perplexities count one ``<eos>`` per sentence).
     The tokenizer is built from the training split on first use, so :attr:`vocab_size` is
     known before ``setup()`` and the CLI can pass it to the model.
+
+    By default each split is read into memory: its text as one string, its tokens as one int64
+    tensor, about nine bytes per character in all. With ``token_cache`` a corpus larger than
+    memory trains: the tokenizer is trained from the rows a block at a time, and each split is
+    tokenized once, a block of rows at a time (in ``num_proc`` processes), into a token file of
+    ``uint16`` ids (``uint32`` for vocabularies of more than 65,536 entries) in ``cache_dir``, which
+    training then reads memory-mapped (see :mod:`rnnzoo.data.token_cache`); the batches are the
+    same, bit for bit. The files are named by a digest of what they depend on (the split's
+    ``datasets`` fingerprint, the text column, the tokenizer's content, ``eos_token``), so a later
+    run with the same data and tokenizer skips tokenizing, and the trained tokenizer is kept beside
+    them, so it skips training it too; changed data makes new files (delete the folder to reclaim
+    the space of old ones). The cache is off by default so that small corpora and tests leave no
+    files behind, and a data set held in memory anyway gains nothing from it.
 
     Args:
         dataset: hub id (``karpathy/tiny_shakespeare``) or local folder.
@@ -163,6 +252,11 @@ class LanguageModelDataModule(HFDataModule):
             size (8000 when None).
         random_tbptt_length: AWD-LSTM's randomised BPTT: training chunks vary in length around
             ``tbptt_steps`` (see :class:`ContiguousChunks`); validation and test keep fixed chunks.
+        token_cache: tokenize each split once into a memory-mapped token file, and keep the trained
+            tokenizer beside them (see above); False reads the splits into memory.
+        cache_dir: the folder of the token files (with ``token_cache``); None: ``rnnzoo_tokens``
+            beside the HuggingFace datasets cache (``HF_DATASETS_CACHE``).
+        num_proc: processes that tokenize a split into its token file (with ``token_cache``); None: one.
     """
 
     def __init__(
@@ -186,6 +280,9 @@ class LanguageModelDataModule(HFDataModule):
         min_freq: int = 1,
         max_vocab_size: int | None = None,
         random_tbptt_length: bool = False,
+        token_cache: bool = False,
+        cache_dir: str | None = None,
+        num_proc: int | None = None,
     ) -> None:
         super().__init__()
         if tokenizer not in TOKENIZERS:
@@ -202,6 +299,11 @@ class LanguageModelDataModule(HFDataModule):
             raise ValueError(f"tbptt_steps must be a positive number of characters per chunk, got {tbptt_steps}")
         if random_tbptt_length and tbptt_steps < 10:
             raise ValueError(f"random_tbptt_length needs tbptt_steps of at least 10, got {tbptt_steps}")
+        for option, value in (("cache_dir", cache_dir), ("num_proc", num_proc)):
+            if value is not None and not token_cache:
+                raise ValueError(f"{option} is for the token cache: set token_cache to true as well, or drop {option}")
+        if num_proc is not None and num_proc <= 0:
+            raise ValueError(f"num_proc must be a positive number of processes, got {num_proc}")
         self.save_hyperparameters()
         self._texts: dict[str, str] = {}
         self._tokenizer: Tokenizer | None = None
@@ -212,9 +314,9 @@ class LanguageModelDataModule(HFDataModule):
         if self._tokenizer is None and self.hparams.pretrained_tokenizer is not None:
             self._tokenizer = pretrained_tokenizer(self.hparams.pretrained_tokenizer)
         if self._tokenizer is None:
-            self._tokenizer = self._train_tokenizer()
+            self._tokenizer = self._cached_tokenizer() if self.hparams.token_cache else self._train_tokenizer()
             log.info(
-                "built a %d-token %s vocabulary from split %r",
+                "a %d-token %s vocabulary, of split %r",
                 len(self._tokenizer),
                 self.hparams.tokenizer,
                 self.hparams.train_split,
@@ -222,10 +324,12 @@ class LanguageModelDataModule(HFDataModule):
         return self._tokenizer
 
     def _train_tokenizer(self) -> Tokenizer:
+        # With the token cache the training split is read a block at a time, never whole.
         hp = self.hparams
         if hp.tokenizer == "char":
-            return CharTokenizer.from_text(self.text(hp.train_split), hp.unk_token)
-        rows = self.rows_of(hp.train_split)
+            texts = self.text_blocks(hp.train_split) if hp.token_cache else [self.text(hp.train_split)]
+            return CharTokenizer.from_texts(texts, hp.unk_token)
+        rows: Iterable[str] = self.streamed_rows(hp.train_split) if hp.token_cache else self.rows_of(hp.train_split)
         if hp.tokenizer == "bpe":
             return TextTokenizer.train_bpe(rows, vocab_size=hp.max_vocab_size or 8000, normalization=None)
         tokenizer = TextTokenizer.train_word_level(
@@ -243,20 +347,78 @@ class LanguageModelDataModule(HFDataModule):
             )
         return tokenizer
 
+    def _cached_tokenizer(self) -> Tokenizer:
+        """The tokenizer trained from the training split, kept in the cache folder for later runs."""
+        hp = self.hparams
+        key = cache_key(
+            kind="tokenizer",
+            dataset=self.rows(hp.train_split)._fingerprint,
+            split=hp.train_split,
+            column=hp.text_column,
+            options={name: hp[name] for name in ("tokenizer", "unk_token", "min_freq", "max_vocab_size")},
+            # A new release or tokenizers library may train otherwise; the token files depend on the result alone.
+            versions=[__version__, tokenizers.__version__],
+        )
+        path = self.cache_folder / f"{key}.tokenizer.json"
+        if path.is_file():
+            try:
+                tokenizer = tokenizer_from_dict(json.loads(path.read_text(encoding="utf-8")))
+                log.info("read the tokenizer from %s", path)
+                return tokenizer
+            except (ValueError, KeyError, TypeError) as error:  # a damaged file: train again
+                log.warning("tokenizer file %s does not read (%s): training the tokenizer again", path, error)
+        tokenizer = self._train_tokenizer()
+        description = json.dumps(tokenizer.to_dict(), ensure_ascii=False).encode("utf-8")
+        write_atomically(path, lambda file: file.write(description))
+        return tokenizer
+
+    @property
+    def cache_folder(self) -> Path:
+        """Where the token files go: ``cache_dir``, or ``rnnzoo_tokens`` beside the HuggingFace datasets cache."""
+        cache_dir = self.hparams.cache_dir
+        return default_cache_dir() if cache_dir is None else Path(cache_dir).expanduser()
+
     def rows_of(self, split: str) -> list[str]:
         """The non-empty rows of ``split``'s text column."""
         return [row for row in self.values(split, "text_column") if row]
+
+    def streamed_rows(self, split: str) -> Iterator[str]:
+        """:meth:`rows_of`, read a block of rows at a time (never the whole split)."""
+        for values in row_blocks(self.rows(split), self.hparams.text_column):
+            yield from (row for row in values if row)
 
     def text(self, split: str) -> str:
         """The rows of ``split`` joined with newlines (read once, then kept)."""
         if split in self._texts:
             return self._texts[split]
-        dataset, column = self.source, self.hparams.text_column
         text = "\n".join(row for row in self.values(split, "text_column") if row is not None)
         if not text.strip():
-            raise ValueError(f"split {split!r} of dataset {dataset!r} has no text in column {column!r}")
+            raise self._no_text(split)
         self._texts[split] = text
         return text
+
+    def text_blocks(self, split: str) -> Iterator[str]:
+        """:meth:`text` a block of rows at a time, never whole: the blocks, concatenated, are that text.
+
+        Raises:
+            ValueError: as :meth:`text`, for a split without text (once its blocks are read).
+        """
+        started = has_text = False
+        for values in row_blocks(self.rows(split), self.hparams.text_column):
+            rows = [row for row in values if row is not None]
+            if not rows:
+                continue
+            text = "\n".join(rows)
+            has_text = has_text or (bool(text) and not text.isspace())
+            yield "\n" + text if started else text  # the newline between this block's first row and the last one's
+            started = True
+        if not has_text:
+            raise self._no_text(split)
+
+    def _no_text(self, split: str) -> ValueError:
+        return ValueError(
+            f"split {split!r} of dataset {self.source!r} has no text in column {self.hparams.text_column!r}"
+        )
 
     def columns(self) -> tuple[str, ...]:
         """Every split holds the text column."""
@@ -265,9 +427,15 @@ class LanguageModelDataModule(HFDataModule):
     def encode(self, split: str) -> Tensor:
         """The token stream of ``split`` (the whole of it: under DDP each process reads its rows of it).
 
+        In memory as int64, or with ``token_cache`` a ``uint16``/``uint32`` view of its token file
+        (tokenized first when the cache lacks it).
+
         Raises:
-            ValueError: for characters unseen in training, when there is no ``unk_token``.
+            ValueError: for characters unseen in training, when there is no ``unk_token``; for a split
+                without text.
         """
+        if self.hparams.token_cache:
+            return self._cached_stream(split)
         tokenizer = self.tokenizer
         if isinstance(tokenizer, CharTokenizer):
             try:
@@ -278,9 +446,65 @@ class LanguageModelDataModule(HFDataModule):
         rows = tokenizer.encode_batch(self.rows_of(split))
         return torch.tensor([token for row in rows for token in row + end], dtype=torch.long)
 
+    def _cached_stream(self, split: str) -> Tensor:
+        """``split``'s tokens from its token file, which is written first when the cache lacks it (or it is damaged)."""
+        hp, tokenizer = self.hparams, self.tokenizer
+        rows = self.rows(split)
+        key = cache_key(
+            kind="tokens",
+            dataset=rows._fingerprint,
+            split=split,
+            column=hp.text_column,
+            tokenizer=tokenizer_digest(tokenizer),
+            eos_token=hp.eos_token,
+        )
+        path = self.cache_folder / f"{key}.tokens.npy"
+        dtype = token_dtype(len(tokenizer))
+        tokens = read_token_file(path, dtype)
+        if tokens is None:
+            log.info("tokenizing split %r into %s", split, path)
+            tokens = write_token_file(path, self._token_blocks(split, tokenizer, dtype), dtype)
+        log.info("split %r: %d tokens (%s), memory-mapped from %s", split, len(tokens), dtype, path)
+        return torch.from_numpy(tokens)
+
+    def _token_blocks(self, split: str, tokenizer: Tokenizer, dtype: np.dtype) -> Iterator[np.ndarray]:
+        """The tokens of ``split`` a block of rows at a time, exactly as :meth:`encode` gives them in memory."""
+        column, processes = self.hparams.text_column, self.hparams.num_proc or 1
+        description = f"tokenizing {split!r}"
+        if isinstance(tokenizer, CharTokenizer):
+            encode = CharBlock(tokenizer, split, dtype)
+            blocks = encoded_blocks(self.rows(split), column, encode, processes, description)
+            started = has_text = False
+            for ids, rows, text in blocks:
+                if rows and started:  # the newline between this block's first row and the last one's
+                    yield encode.text("\n")
+                started, has_text = started or rows, has_text or text
+                yield ids
+            if not has_text:
+                raise self._no_text(split)
+            return
+        end = [tokenizer.eos_id] if self.hparams.eos_token else []
+        count = 0
+        for ids in encoded_blocks(self.rows(split), column, RowsBlock(tokenizer, end, dtype), processes, description):
+            count += len(ids)
+            yield ids
+        if not count:
+            raise self._no_text(split)
+
+    def prepare_data(self) -> None:
+        """With ``token_cache``, tokenize the training, validation and test splits the dataset has into the cache.
+
+        Lightning calls this on one process per node before ``setup`` on every process, so that
+        under DDP the processes find the token files instead of each tokenizing the same splits.
+        """
+        if self.hparams.token_cache:
+            for role in ("train", "val", "test"):
+                if self.split_name(role) in self.splits:
+                    self.encoded_split(self.split_name(role))
+
     @property
     def streams(self) -> dict[str, Tensor]:
-        """The token streams encoded so far, by split."""
+        """The token streams encoded so far, by split (int64, or ``uint16``/``uint32`` with ``token_cache``)."""
         return self.encoded
 
     def _loader(self, split: str, train: bool) -> DataLoader:
