@@ -489,10 +489,34 @@ def _function_command(name: str, args: list[str]) -> None:
 COMMANDS = (*VERBS, "export", "serve")
 """Commands beside LightningCLI's."""
 
+OVERVIEW = """usage: rnnzoo COMMAND [options]      (rnnzoo COMMAND --help: the options of one command)
+
+Train and evaluate, from YAML recipes (LightningCLI):
+  fit        train: rnnzoo fit --config recipes/<task>/<dataset>-<cell>.yaml (--ckpt_path last resumes)
+  validate   one pass over the validation split
+  test       one pass over the test split (--ckpt_path best, last or a .ckpt file)
+  predict    the test split's predictions (--output FILE: one JSON line each)
+
+Run a model, from a checkpoint (--ckpt_path) or a pretrained model (--model NAME|FOLDER):
+  generate   sample text from a language model
+  classify   classify texts
+  translate  translate texts (greedy or beam search)
+  tag        tag the words of sentences
+  caption    generate from a category, an image or a feature vector
+
+Deploy:
+  export     write a pretrained artifact (safetensors) or ONNX graphs (--format onnx, --quantize int8)
+  serve      answer HTTP requests (POST /predict, GET /health) with LitServe
+"""
+"""What ``rnnzoo`` alone or ``rnnzoo --help`` prints: every command, without importing Lightning."""
+
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``rnnzoo`` command: one error boundary for training and inference."""
     argv = sys.argv[1:] if args is None else list(args)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(OVERVIEW, end="")
+        raise SystemExit(0 if argv else 2)
     try:
         if argv and argv[0] in COMMANDS:
             _function_command(argv[0], argv[1:])

@@ -11,7 +11,7 @@ import yaml
 from conftest import LOCAL_COPIES, RECIPES, shared_dataset, shared_file
 
 from rnnzoo import load_task
-from rnnzoo.cli import main
+from rnnzoo.cli import COMMANDS, main
 
 RECIPE_FILES = sorted(RECIPES.rglob("*.yaml"))
 
@@ -429,3 +429,11 @@ def test_inputs_a_new_user_tries_are_clear_errors_or_work(tmp_path, capsys):
     long.write_text("good " * 20_000 + "\n")  # one 100,000-character input
     main(["classify", "--model", "sst2-gru_small", "--file", str(long)])
     assert json.loads(capsys.readouterr().out)["label"] in (0, 1)
+
+
+def test_rnnzoo_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert exit_info.value.code == 0
+    assert listed == {"fit", "validate", "test", "predict", *COMMANDS}
