@@ -35,7 +35,8 @@ def compile_gate_math(backbone):
 def compare(cells: dict, baseline: str, batch: int, steps: int, hidden: int, warmup: int, repeats: int):
     """Rows ``[variant, ms per step, speed vs baseline]`` for ``cells`` = {variant: (cell name, with_gates)}.
 
-    A cell name may carry flags: ``mingru+scan`` (``mode="scan"``), ``mingru+compile`` (:func:`compile_gate_math`).
+    A cell name may carry flags: ``mingru+scan`` (``mode="scan"``), ``mingru+compile`` (:func:`compile_gate_math`),
+    ``reference_gru+replay`` (its step's backward replayed under autograd instead of written out).
     """
     inputs = torch.randn(batch, steps, hidden)
     variants = {}
@@ -45,6 +46,10 @@ def compare(cells: dict, baseline: str, batch: int, steps: int, hidden: int, war
         backbone = build_cell(name, hidden, hidden, **({"mode": "scan"} if "scan" in flags else {}))
         if "compile" in flags:
             backbone = compile_gate_math(backbone)
+        if "replay" in flags:
+            for directions in backbone.layers:
+                for layer in directions:
+                    layer.cell_backward = lambda *step: None  # the default: replay cell under autograd
         variants[variant] = training_step(backbone, inputs, with_gates)
     seconds = alternate_calls(variants, warmup, repeats)
     return [[v, f"{1000 * s:,.0f}", f"{seconds[baseline] / s:.2f}x"] for v, s in seconds.items()]
@@ -74,6 +79,7 @@ def main() -> None:
     cells = {
         "gru (torch fused)": ("gru", False),
         "reference_gru": ("reference_gru", False),
+        "reference_gru (backward replayed under autograd)": ("reference_gru+replay", False),
         "layernorm_gru": ("layernorm_gru", False),
     }
     print_table(headers, compare(cells, "gru (torch fused)", 64, 100, 512, args.warmup, args.repeats))

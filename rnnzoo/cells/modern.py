@@ -66,7 +66,12 @@ class IndRNNLayer(RecurrentLayer):
         return (torch.relu(pre_activation),), (pre_activation,)
 
     def cell_backward(
-        self, grad_new_state: StateTuple, h_projected: Tensor, state: StateTuple, new_state: StateTuple
+        self,
+        grad_new_state: StateTuple,
+        x_projected: Tensor,
+        h_projected: Tensor,
+        state: StateTuple,
+        new_state: StateTuple,
     ) -> tuple[Tensor, Tensor, StateTuple]:
         """The derivative of relu is ``[h_t > 0]``; h_{t-1} enters only via ``u * h_{t-1}``."""
         (grad_h,), (h,) = grad_new_state, new_state
@@ -144,6 +149,10 @@ class _LayerNormGates:
     def cell_parameters(self) -> tuple[Tensor, ...]:
         """The gain of the recurrent side's norm."""
         return (self.norm_hh.weight,)
+
+    def cell_backward(self, *step: Tensor | StateTuple) -> None:
+        """None: the parent's hand-written derivative knows no norm, so the backward replays :meth:`cell`."""
+        return None
 
 
 class LayerNormLSTMLayer(_LayerNormGates, ReferenceLSTMLayer):

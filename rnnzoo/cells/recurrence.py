@@ -14,7 +14,7 @@ plain Python loop under autograd (readable, slow). Otherwise it calls
 :class:`_Recurrence`, an autograd function over the whole sequence: the forward
 loop runs without building a graph, and the backward loop replays one step at a
 time (``torch.autograd.grad`` of ``cell``, so no derivative need be written by
-hand; tiny cells may supply one, :meth:`RecurrentLayer.cell_backward`),
+hand; a cell may supply one, :meth:`RecurrentLayer.cell_backward`),
 pushes the gradient through the recurrent projection, and computes the
 recurrent weights' gradients at the end in one matmul over all steps. This
 keeps a hand-written LSTM within reach of torch's fused kernel on CPU.
@@ -56,13 +56,19 @@ class RecurrentLayer(nn.Module):
         raise NotImplementedError
 
     def cell_backward(
-        self, grad_new_state: StateTuple, h_projected: Tensor, state: StateTuple, new_state: StateTuple
+        self,
+        grad_new_state: StateTuple,
+        x_projected: Tensor,
+        h_projected: Tensor,
+        state: StateTuple,
+        new_state: StateTuple,
     ) -> tuple[Tensor, Tensor, StateTuple] | None:
         """Optional hand-written derivative of :meth:`cell` (for cells with no :meth:`cell_parameters`).
 
         Returns the gradients w.r.t. ``(x_projected, h_projected, state)`` given the gradient
         w.r.t. the new state, or None (the default): the backward then replays :meth:`cell`
-        under autograd. Worth writing for tiny cells, where autograd's per-step overhead dominates.
+        under autograd. Worth writing where autograd's per-step overhead (a forward replay and a
+        graph per step) is a large part of the step; the tests check each one against the replay.
         """
         return None
 
@@ -156,7 +162,8 @@ class _Recurrence(torch.autograd.Function):
             if grad_outputs is not None:
                 grad_state[0] = grad_state[0] + grad_outputs[t]
             previous = tuple(h[t] for h in history)
-            by_hand = layer.cell_backward(tuple(grad_state), h_projected[t], previous, tuple(h[t + 1] for h in history))
+            new_state = tuple(h[t + 1] for h in history)
+            by_hand = layer.cell_backward(tuple(grad_state), x_projected[t], h_projected[t], previous, new_state)
             if by_hand is not None:
                 grads = (*by_hand[:2], *by_hand[2])
             else:

@@ -82,7 +82,12 @@ class ReferenceRNNLayer(ReferenceLayer):
         return (self.activation(pre_activation),), (pre_activation,)
 
     def cell_backward(
-        self, grad_new_state: StateTuple, h_projected: Tensor, state: StateTuple, new_state: StateTuple
+        self,
+        grad_new_state: StateTuple,
+        x_projected: Tensor,
+        h_projected: Tensor,
+        state: StateTuple,
+        new_state: StateTuple,
     ) -> tuple[Tensor, Tensor, StateTuple]:
         """dh_t/d(pre-activation) is ``1 - h_t^2`` for tanh, ``[h_t > 0]`` for relu; h_{t-1} enters only via W_hh."""
         (grad_h,), (h,) = grad_new_state, new_state
@@ -137,6 +142,34 @@ class ReferenceGRULayer(ReferenceLayer):
         h = (1 - z) * n + z * h
         return (h,), (r, z, n)
 
+    def cell_backward(
+        self,
+        grad_new_state: StateTuple,
+        x_projected: Tensor,
+        h_projected: Tensor,
+        state: StateTuple,
+        new_state: StateTuple,
+    ) -> tuple[Tensor, Tensor, StateTuple]:
+        """:meth:`cell`'s chain rule, the gates recomputed from the step's pre-activations.
+
+        Written out because it is faster than replaying :meth:`cell` under autograd (about 10% of a
+        training step at H=512; for the LSTM the two were level, so it keeps the replay).
+        dz = dh_t (h_{t-1} - n), dn = dh_t (1 - z) (1 - n^2), dr = dn (W_hn h + b_hn); the candidate's
+        recurrent part is scaled by r, so its gradient is dn r; h_{t-1} gets dh_t z directly and the
+        rest through W_hh.
+        """
+        ((grad_h,), (h_previous,)) = grad_new_state, state
+        x_r, x_z, x_n = x_projected.chunk(3, dim=-1)
+        h_r, h_z, h_n = h_projected.chunk(3, dim=-1)
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        n = torch.tanh(x_n + r * h_n)
+        grad_n = _tanh_backward(grad_h * (1 - z), n)
+        grad_r = _sigmoid_backward(grad_n * h_n, r)
+        grad_z = _sigmoid_backward(grad_h * (h_previous - n), z)
+        grad_x = torch.cat([grad_r, grad_z, grad_n], dim=-1)
+        grad_h_projected = torch.cat([grad_r, grad_z, grad_n * r], dim=-1)
+        return grad_x, grad_h_projected, (grad_h * z,)
+
 
 class ReferenceBackbone(RecurrentBackbone):
     """A backbone of :class:`~rnnzoo.cells.recurrence.RecurrentLayer` layers, which can also report its gates."""
@@ -174,3 +207,9 @@ class ReferenceGRU(ReferenceBackbone):
     """Step-by-step GRU; matches the fused ``gru`` cell given the same weights."""
 
     layer_class = ReferenceGRULayer
+
+
+_sigmoid_backward = torch.ops.aten.sigmoid_backward
+"""``grad * s * (1 - s)`` from the sigmoid's output ``s``, in one kernel (what autograd itself calls)."""
+_tanh_backward = torch.ops.aten.tanh_backward
+"""``grad * (1 - t^2)`` from the tanh's output ``t``, in one kernel."""

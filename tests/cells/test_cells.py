@@ -337,3 +337,20 @@ def test_layer_with_a_hook_runs_layer_by_layer():
     backbone.layers[1][0].register_forward_hook(lambda module, args, output: seen.append(output[0].shape))
     backbone(torch.randn(5, 7, 4))
     assert seen == [torch.Size([5, 7, 6])]
+
+
+def test_hand_written_gru_cell_backward_equals_autograd_of_the_cell():
+    """The reference GRU's cell_backward against autograd through its cell, in float64."""
+    torch.manual_seed(0)
+    layer = build_cell("reference_gru", 3, 4).double().layers[0][0]
+    width = len(layer.gate_names) * 4
+    x_projected, h_projected = (torch.randn(5, width, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    state = (torch.randn(5, 4, dtype=torch.float64, requires_grad=True),)
+    new_state, _ = layer.cell(x_projected, h_projected, state)
+    grad_new = tuple(torch.randn_like(s) for s in new_state)
+    inputs = (x_projected, h_projected, *state)
+    expected = torch.autograd.grad(new_state, inputs, grad_new)
+    grad_x, grad_h, grad_state = layer.cell_backward(grad_new, x_projected, h_projected, state, new_state)
+    # h_{t-1} reaches the GRU's cell directly (z h_{t-1}) as well as through h_projected (W_hh h)
+    for got, want in zip((grad_x, grad_h, *grad_state), expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
