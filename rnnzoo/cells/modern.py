@@ -150,10 +150,6 @@ class _LayerNormGates:
         """The gain of the recurrent side's norm."""
         return (self.norm_hh.weight,)
 
-    def cell_backward(self, *step: Tensor | StateTuple) -> None:
-        """None: the parent's hand-written derivative knows no norm, so the backward replays :meth:`cell`."""
-        return None
-
 
 class LayerNormLSTMLayer(_LayerNormGates, ReferenceLSTMLayer):
     """LSTM layer with layer-normalised gate pre-activations (Ba et al. 2016)."""

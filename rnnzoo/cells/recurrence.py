@@ -63,7 +63,7 @@ class RecurrentLayer(nn.Module):
         state: StateTuple,
         new_state: StateTuple,
     ) -> tuple[Tensor, Tensor, StateTuple] | None:
-        """Optional hand-written derivative of :meth:`cell` (for cells with no :meth:`cell_parameters`).
+        """Optional hand-written derivative of :meth:`cell`, used only when :meth:`cell_parameters` is empty.
 
         Returns the gradients w.r.t. ``(x_projected, h_projected, state)`` given the gradient
         w.r.t. the new state, or None (the default): the backward then replays :meth:`cell`
@@ -163,7 +163,10 @@ class _Recurrence(torch.autograd.Function):
                 grad_state[0] = grad_state[0] + grad_outputs[t]
             previous = tuple(h[t] for h in history)
             new_state = tuple(h[t + 1] for h in history)
-            by_hand = layer.cell_backward(tuple(grad_state), x_projected[t], h_projected[t], previous, new_state)
+            # a cell with parameters of its own (a layer norm's gain) needs their gradients too: the replay gives them
+            by_hand = None
+            if not cell_parameters:
+                by_hand = layer.cell_backward(tuple(grad_state), x_projected[t], h_projected[t], previous, new_state)
             if by_hand is not None:
                 grads = (*by_hand[:2], *by_hand[2])
             else:

@@ -65,9 +65,8 @@ def load_splits(
             f"dataset folder {dataset!r} does not exist; give an existing local folder or a hub id "
             "such as 'karpathy/tiny_shakespeare'"
         )
-    if local and name is not None and dataset is not None and name in local_config_names(dataset):
-        pass  # a configuration the folder's README declares (gesture_phase's ltc_windows, videos): it is the folder's
-    elif local and name is not None:
+    declared = local_config_names(dataset) if local and name is not None and dataset is not None else []
+    if local and name is not None and name not in declared:  # gesture_phase's ltc_windows, videos are declared
         # Recipes carry hub options (UD's name: en_ewt); a local copy of the same data has no use for them.
         log.warning(
             "ignoring the hub-only option name=%r for local data %r (it declares no such config)", name, dataset
