@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from datasets import ClassLabel, Dataset, DatasetDict
+from datasets import ClassLabel, Dataset, DatasetDict, IterableDataset, IterableDatasetDict
+from datasets.distributed import split_dataset_by_node
 from lightning import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader
@@ -21,6 +22,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from rnnzoo.data.batching import length_batched_loader
 from rnnzoo.data.hf import check_columns, column_values, get_split, load_splits, with_validation
+from rnnzoo.data.streaming import StreamedBatches, StreamLoader
 from rnnzoo.data_state import DataState
 from rnnzoo.embeddings import extend_vocabulary, load_vectors
 from rnnzoo.errors import clip, preview
@@ -193,30 +195,60 @@ class HFDataModule(LightningDataModule):
       with one error naming the option to set.
     * :meth:`encoded_split` encodes a split once (:meth:`encode`); the loaders batch it with
       :attr:`collate_fn`, by length when ``bucketing``.
+    * With a ``streaming`` option set, every split is a ``datasets.IterableDataset`` read row by
+      row: the loaders encode it a pool of rows at a time (:class:`~rnnzoo.data.streaming.StreamedBatches`),
+      and under DDP each process reads its own part (``split_dataset_by_node``). Options that need the
+      whole split at once (:attr:`whole_split_options`) are refused with it.
 
     A subclass sets :attr:`collate_fn`, implements :meth:`encode` (an :class:`EncodedRows`, with
     ``lengths`` when it buckets) and :meth:`columns`, and names in its hyper-parameters
     ``dataset``, ``train_split``, ``val_split``, ``test_split`` and ``batch_size``, and optionally
     ``name``, ``revision``, ``data_files``, ``builder``, ``val_fraction`` with ``seed``,
-    ``eval_batch_size``, ``bucketing``, ``pool_batches`` and ``num_workers``.
+    ``eval_batch_size``, ``bucketing``, ``pool_batches``, ``num_workers``, and ``streaming`` with
+    ``shuffle_buffer``.
     """
 
     collate_fn: ClassVar[Callable[[list[Any]], Any]]
     column_hints: ClassVar[dict[str, str]] = {}
     """An extra clause for the missing-column message of an option."""
+    whole_split_options: ClassVar[dict[str, str]] = {
+        "val_fraction": "carves validation rows at random out of the whole training split: name a validation split",
+        "num_workers": "a stream is read in order in the main process, its position saved for resume: set it to 0",
+    }
+    """Options that cannot work with ``streaming`` (set to anything but None, False or 0), and why."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._splits: DatasetDict | None = None
+        self._splits: DatasetDict | IterableDatasetDict | None = None
         self.encoded: dict[str, Any] = {}
         self._extension: dict[str, Any] | None = None
+        self._checked_streams: set[tuple[str, ...]] = set()
 
     # The raw splits and their columns.
 
-    def raw_splits(self) -> DatasetDict:
+    def raw_splits(self) -> DatasetDict | IterableDatasetDict:
         """Hook: the dataset's splits as stored (a generated dataset overrides it)."""
         hp = self.hparams
-        return load_splits(hp.dataset, hp.get("name"), hp.get("revision"), hp.get("data_files"), hp.get("builder"))
+        return load_splits(
+            hp.dataset, hp.get("name"), hp.get("revision"), hp.get("data_files"), hp.get("builder"), self.streaming
+        )
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the splits are read as streams (the ``streaming`` option)."""
+        return bool(self.hparams.get("streaming", False))
+
+    def check_streaming(self) -> None:
+        """One clear error for ``streaming`` with an option that needs the whole split (call it in ``__init__``).
+
+        Raises:
+            ValueError: naming the option and why.
+        """
+        if not self.streaming:
+            return
+        for option, why in type(self).whole_split_options.items():
+            if self.hparams.get(option) not in (None, False, 0):
+                raise ValueError(f"streaming: true cannot work with {option}={self.hparams[option]!r}, which {why}")
 
     @property
     def source(self) -> str:
@@ -234,13 +266,19 @@ class HFDataModule(LightningDataModule):
         if self._splits is None:
             hp = self.hparams
             splits = self.raw_splits()
-            if "val_fraction" in hp:
+            if self.streaming and "val_fraction" in hp and hp.val_split not in splits:
+                raise KeyError(
+                    f"dataset {self.source!r} has no split {hp.val_split!r} (val_split), and streaming: true cannot "
+                    f"carve one out of {hp.train_split!r}; its splits are {sorted(splits)}. Name one of them, or "
+                    "drop streaming."
+                )
+            if "val_fraction" in hp and not self.streaming:
                 self._checked(splits, hp.train_split, self.columns())  # a clear error before carving
                 splits = with_validation(splits, self.source, hp.train_split, hp.val_split, hp.val_fraction, hp.seed)
             self._splits = splits
         return self._splits
 
-    def rows(self, split: str, *options: str) -> Dataset:
+    def rows(self, split: str, *options: str) -> Dataset | IterableDataset:
         """One split, checked to exist, to have rows and to hold the columns ``options`` name.
 
         Args:
@@ -254,12 +292,19 @@ class HFDataModule(LightningDataModule):
         """
         return self._checked(self.splits, split, options or self.columns())
 
-    def _checked(self, splits: DatasetDict, split: str, options: Sequence[str]) -> Dataset:
+    def _checked(
+        self, splits: DatasetDict | IterableDatasetDict, split: str, options: Sequence[str]
+    ) -> Dataset | IterableDataset:
         hp = self.hparams
-        rows = get_split(splits, split, self.source)
         names = {option: _column_names(hp[option]) for option in options}
-        check_columns(rows, split, self.source, names, type(self).column_hints)
-        return rows
+        key = (split, *sorted(options))
+        if key not in self._checked_streams:  # a stream is checked once: each check reads its first row
+            rows = get_split(splits, split, self.source)
+            check_columns(rows, split, self.source, names, type(self).column_hints)
+            if isinstance(rows, IterableDataset):
+                self._checked_streams.add(key)
+            return rows
+        return splits[split]
 
     def values(self, split: str, option: str) -> list[Any]:
         """The column ``option`` names, of ``split`` (checked), as a list."""
@@ -312,9 +357,16 @@ class HFDataModule(LightningDataModule):
         """The split that plays ``role`` (``train``, ``val`` or ``test``): the ``{role}_split`` option."""
         return self.hparams[f"{role}_split"]
 
-    def encode(self, split: str) -> TorchDataset:
-        """Hook: the encoded rows of ``split``."""
+    def encode(self, split: str, rows: Dataset | None = None) -> TorchDataset:
+        """Hook: the encoded rows of ``split``, or of ``rows``, a part of it (a pool of a stream).
+
+        Rows it cannot use are dropped; with ``rows`` given, that may leave none.
+        """
         raise NotImplementedError
+
+    def encode_for_predict(self, split: str, rows: Dataset | None = None) -> TorchDataset:
+        """Hook: the encoded rows ``predict`` reads, in their order (by default :meth:`encode`'s)."""
+        return self.encode(split, rows)
 
     def encoded_split(self, split: str) -> TorchDataset:
         """The encoded rows of ``split``, computed once."""
@@ -327,15 +379,53 @@ class HFDataModule(LightningDataModule):
         return self.encoded_split(self.split_name("test"))
 
     def setup(self, stage: str) -> None:
-        """Encode the splits the stage needs."""
+        """Encode the splits the stage needs (a stream is encoded as it is read)."""
+        if self.streaming:
+            self.data_state()  # the tokenizer and labels, from the training split, before the first batch
+            return
         if stage == "predict":
             self.predict_split()
             return
         for role in STAGES[stage]:
             self.encoded_split(self.split_name(role))
 
+    def stream_of(self, split: str) -> IterableDataset:
+        """``split`` as a stream, checked; under DDP, this process's part of it."""
+        stream = self.rows(split)
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            stream = split_dataset_by_node(stream, rank=trainer.global_rank, world_size=trainer.world_size)
+        return stream
+
+    def streamed_loader(
+        self, split: str, train: bool, encode: Callable[[Dataset], Any], bucketing: bool | None = None
+    ) -> StreamLoader:
+        """The loader of a streamed split: :class:`~rnnzoo.data.streaming.StreamedBatches` of ``encode``'s rows."""
+        hp = self.hparams
+        stream = self.stream_of(split)
+
+        def empty() -> ValueError:
+            return ValueError(f"split {split!r} of {self.source!r} has no row the model can read (all were dropped)")
+
+        batches = StreamedBatches(
+            stream,
+            encode,
+            type(self).collate_fn,
+            hp.batch_size if train else hp.get("eval_batch_size", hp.batch_size),
+            train,
+            hp.get("bucketing", False) if bucketing is None else bucketing,
+            hp.get("pool_batches", 100),
+            hp.get("shuffle_buffer", 10_000),
+            torch.initial_seed(),
+            stream.features,
+            empty,
+        )
+        return StreamLoader(batches)
+
     def _loader(self, split: str, train: bool) -> DataLoader:
         hp = self.hparams
+        if self.streaming:
+            return self.streamed_loader(split, train, lambda rows: self.encode(split, rows))
         rows = self.encoded_split(split)
         return length_batched_loader(
             rows,
@@ -363,6 +453,9 @@ class HFDataModule(LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         """:meth:`predict_split` in its own order."""
         hp = self.hparams
+        if self.streaming:
+            split = self.split_name("test")
+            return self.streamed_loader(split, False, lambda rows: self.encode_for_predict(split, rows), False)
         return DataLoader(
             self.predict_split(),
             batch_size=hp.get("eval_batch_size", hp.batch_size),

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
+from datasets import Dataset
 
 from rnnzoo.batches import collate_classification
 from rnnzoo.data.base import HIDDEN_LABELS, EncodedRows, LabelledDataModule, check_texts, check_vocabulary_extension
@@ -92,6 +93,10 @@ class ClassificationDataModule(LabelledDataModule):
         bucketing: group texts of similar length into batches.
         pool_batches: batches per sorted pool when bucketing.
         num_workers: DataLoader worker processes.
+        streaming: read every split as a stream (see :class:`~rnnzoo.data.base.HFDataModule`): rows are
+            encoded a pool at a time as training reads them, never the whole split; the tokenizer and labels
+            still come from one pass over the training split. Needs a validation split of its own.
+        shuffle_buffer: with ``streaming``, the rows of the training shuffle buffer.
     """
 
     collate_fn = staticmethod(collate_classification)
@@ -125,6 +130,8 @@ class ClassificationDataModule(LabelledDataModule):
         bucketing: bool = True,
         pool_batches: int = 100,
         num_workers: int = 0,
+        streaming: bool = False,
+        shuffle_buffer: int = 10_000,
     ) -> None:
         super().__init__()
         if tokenizer not in ("word", "bpe", "char"):
@@ -138,6 +145,7 @@ class ClassificationDataModule(LabelledDataModule):
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         check_vocabulary_extension(extend_vocabulary, max_new_words, tokenizer, pretrained_tokenizer)
         self.save_hyperparameters()
+        self.check_streaming()
         self._tokenizer: Tokenizer | None = None
 
     def columns(self) -> tuple[str, ...]:
@@ -162,7 +170,11 @@ class ClassificationDataModule(LabelledDataModule):
     @property
     def class_counts(self) -> list[int]:
         """Training examples per class, by class index (for balanced class weights)."""
-        counts = Counter(self.encoded_split(self.hparams.train_split).targets)
+        hp = self.hparams
+        if self.streaming:  # one pass over the training stream's labels
+            counts = Counter(self.label_index(hp.train_split, self.values(hp.train_split, "label_column")))
+            return [counts.get(index, 0) for index in range(self.num_classes)]
+        counts = Counter(self.encoded_split(hp.train_split).targets)
         return [counts.get(index, 0) for index in range(self.num_classes)]
 
     @property
@@ -207,27 +219,33 @@ class ClassificationDataModule(LabelledDataModule):
             )
         return self.label_indices(split, values)
 
-    def encode(self, split: str, labelled: bool = True) -> EncodedRows:
-        """Token ids and class indices of ``split``; empty texts are dropped.
+    def encode(self, split: str, rows: Dataset | None = None, labelled: bool = True) -> EncodedRows:
+        """Token ids and class indices of ``split`` (or of ``rows``, a part of it); empty texts are dropped.
 
         With ``labelled=False`` the labels are not read (every target is -1): for ``predict``.
         """
         hp = self.hparams
-        rows = self.rows(split) if labelled else self.rows(split, "text_column")
+        whole = rows is None
+        if rows is None:
+            rows = self.rows(split) if labelled else self.rows(split, "text_column")
         texts = check_texts(rows[hp.text_column], split, hp.text_column, "text_column")
         targets = self.label_index(split, rows[hp.label_column]) if labelled else [-1] * len(texts)
         ids = self.tokenizer.encode_batch(texts, hp.max_length)
         keep = [position for position, row in enumerate(ids) if row]
         if len(keep) < len(ids):
             log.warning("split %r: dropped %d empty text(s)", split, len(ids) - len(keep))
-        if not keep:
+        if not keep and whole:
             raise ValueError(f"every text of split {split!r} is empty (column {hp.text_column!r})")
         tokens = [torch.tensor(ids[i], dtype=torch.long) for i in keep]
         return EncodedRows({"ids": tokens, "targets": [targets[i] for i in keep]}, [len(row) for row in tokens])
+
+    def encode_for_predict(self, split: str, rows: Dataset | None = None) -> EncodedRows:
+        """:meth:`encode` without the labels (they may be hidden)."""
+        return self.encode(split, rows, labelled=False)
 
     def predict_split(self) -> EncodedRows:
         """The test split's texts in their order, labels not read (they may be hidden)."""
         key = f"{self.hparams.test_split} (unlabelled)"
         if key not in self.encoded:
-            self.encoded[key] = self.encode(self.hparams.test_split, labelled=False)
+            self.encoded[key] = self.encode_for_predict(self.hparams.test_split)
         return self.encoded[key]

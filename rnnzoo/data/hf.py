@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from datasets import Dataset, DatasetDict, get_dataset_config_names, load_dataset
+from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict, get_dataset_config_names, load_dataset
 from datasets.exceptions import DatasetGenerationError
 
 from rnnzoo.tokenizers import Tokenizer
@@ -35,7 +35,8 @@ def load_splits(
     revision: str | None = None,
     data_files: DataFiles | None = None,
     builder: str | None = None,
-) -> DatasetDict:
+    streaming: bool = False,
+) -> DatasetDict | IterableDatasetDict:
     """``datasets.load_dataset``: a hub id online, a local folder offline, or local ``data_files``.
 
     Args:
@@ -47,6 +48,8 @@ def load_splits(
             path/glob/list becomes the ``train`` split.
         builder: ``csv``, ``json``, ``parquet`` or ``text`` for ``data_files`` alone; None infers
             it from the extension.
+        streaming: read each split as an ``IterableDataset``, row by row (nothing is downloaded or
+            converted first).
 
     Raises:
         FileNotFoundError: when ``dataset`` looks like a path and nothing is there, or a glob matches nothing.
@@ -78,7 +81,7 @@ def load_splits(
     source = builder if dataset is None else os.path.expanduser(dataset)
     described = dataset if dataset is not None else str(data_files)
     try:
-        splits = load_dataset(source, name=name, revision=revision, data_files=files)
+        splits = load_dataset(source, name=name, revision=revision, data_files=files, streaming=streaming)
     except (ConnectionError, FileNotFoundError, ValueError, DatasetGenerationError) as error:
         cause = f" ({error.__cause__})" if error.__cause__ else ""
         kind = ValueError if isinstance(error, DatasetGenerationError) else type(error)
@@ -90,7 +93,7 @@ def load_splits(
         raise kind(
             f"could not load dataset {described!r} (name={name!r}, revision={revision!r}): {error}{cause}. {fix}"
         ) from error
-    if not isinstance(splits, DatasetDict):
+    if not isinstance(splits, DatasetDict | IterableDatasetDict):
         raise TypeError(f"dataset {described!r} did not load as named splits (got {type(splits).__name__})")
     return splits
 
@@ -150,8 +153,12 @@ def infer_builder(files: Mapping[str, Sequence[str]]) -> str:
 
 
 def get_split(
-    splits: DatasetDict, split: str, dataset: str, column: str | None = None, option: str = "text_column"
-) -> Dataset:
+    splits: DatasetDict | IterableDatasetDict,
+    split: str,
+    dataset: str,
+    column: str | None = None,
+    option: str = "text_column",
+) -> Dataset | IterableDataset:
     """One split, checked to exist, to have rows and (optionally) to hold ``column``.
 
     Args:
@@ -173,13 +180,13 @@ def get_split(
     rows = splits[split]
     if column is not None:
         check_columns(rows, split, dataset, {option: [column]})
-    if len(rows) == 0:
+    if (next(iter(rows), None) is None) if isinstance(rows, IterableDataset) else len(rows) == 0:
         raise ValueError(f"split {split!r} of dataset {dataset!r} is empty")
     return rows
 
 
 def check_columns(
-    rows: Dataset,
+    rows: Dataset | IterableDataset,
     split: str,
     dataset: str,
     columns: Mapping[str, Sequence[str]],
@@ -197,18 +204,31 @@ def check_columns(
     Raises:
         KeyError: for the first missing column, listing the split's columns.
     """
+    present = column_names(rows)
     for option, names in columns.items():
         for name in names:
-            if name not in rows.column_names:
+            if name not in present:
                 hint = (hints or {}).get(option, "")
                 raise KeyError(
                     f"split {split!r} of dataset {dataset!r} has no column {name!r}; "
-                    f"its columns are {rows.column_names}. Set {option} to one of them{hint}."
+                    f"its columns are {present}. Set {option} to one of them{hint}."
                 )
 
 
-def column_values(rows: Dataset, column: str) -> list[Any]:
-    """One column of a split as a Python list, converted in one go (row-by-row access is slow)."""
+def column_names(rows: Dataset | IterableDataset) -> list[str]:
+    """The columns of a split; of a stream whose features are not declared (CSV, text), its first row's."""
+    if rows.column_names is not None:
+        return list(rows.column_names)
+    return list(next(iter(rows), None) or {})
+
+
+def column_values(rows: Dataset | IterableDataset, column: str) -> list[Any]:
+    """One column of a split as a Python list, converted in one go (row-by-row access is slow).
+
+    A stream is read whole, that column only.
+    """
+    if isinstance(rows, IterableDataset):
+        return [row[column] for row in rows.select_columns([column])]
     return rows.select_columns([column]).to_dict()[column]
 
 

@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import tokenizers
@@ -20,6 +20,7 @@ from rnnzoo.batches import TokenChunk
 from rnnzoo.data.base import HFDataModule
 from rnnzoo.data.batching import ResumableLoader, seeded_generator
 from rnnzoo.data.hf import DataFiles, pretrained_tokenizer
+from rnnzoo.data.streaming import StreamedChunks, StreamLoader, stream_blocks
 from rnnzoo.data.token_cache import (
     cache_key,
     default_cache_dir,
@@ -257,7 +258,17 @@ class LanguageModelDataModule(HFDataModule):
         cache_dir: the folder of the token files (with ``token_cache``); None: ``rnnzoo_tokens``
             beside the HuggingFace datasets cache (``HF_DATASETS_CACHE``).
         num_proc: processes that tokenize a split into its token file (with ``token_cache``); None: one.
+        streaming: read every split as a stream, never whole (see
+            :class:`~rnnzoo.data.streaming.StreamedChunks`): its rows (documents) are dealt out to the
+            ``batch_size`` lanes as they are read, each lane a continuous text, so the chunks differ from
+            the in-memory layout's (one stream cut into ``batch_size`` equal rows). The tokenizer is trained
+            from one pass over the training stream. An epoch is one pass; resuming mid-pass is exact.
     """
+
+    whole_split_options: ClassVar[dict[str, str]] = {
+        **HFDataModule.whole_split_options,
+        "token_cache": "writes each split whole into a token file first: use one or the other",
+    }
 
     def __init__(
         self,
@@ -283,6 +294,7 @@ class LanguageModelDataModule(HFDataModule):
         token_cache: bool = False,
         cache_dir: str | None = None,
         num_proc: int | None = None,
+        streaming: bool = False,
     ) -> None:
         super().__init__()
         if tokenizer not in TOKENIZERS:
@@ -305,6 +317,7 @@ class LanguageModelDataModule(HFDataModule):
         if num_proc is not None and num_proc <= 0:
             raise ValueError(f"num_proc must be a positive number of processes, got {num_proc}")
         self.save_hyperparameters()
+        self.check_streaming()
         self._texts: dict[str, str] = {}
         self._tokenizer: Tokenizer | None = None
 
@@ -324,12 +337,13 @@ class LanguageModelDataModule(HFDataModule):
         return self._tokenizer
 
     def _train_tokenizer(self) -> Tokenizer:
-        # With the token cache the training split is read a block at a time, never whole.
+        # With the token cache or a stream the training split is read a block at a time, never whole.
         hp = self.hparams
+        blocks = hp.token_cache or self.streaming
         if hp.tokenizer == "char":
-            texts = self.text_blocks(hp.train_split) if hp.token_cache else [self.text(hp.train_split)]
+            texts = self.text_blocks(hp.train_split) if blocks else [self.text(hp.train_split)]
             return CharTokenizer.from_texts(texts, hp.unk_token)
-        rows: Iterable[str] = self.streamed_rows(hp.train_split) if hp.token_cache else self.rows_of(hp.train_split)
+        rows: Iterable[str] = self.streamed_rows(hp.train_split) if blocks else self.rows_of(hp.train_split)
         if hp.tokenizer == "bpe":
             return TextTokenizer.train_bpe(rows, vocab_size=hp.max_vocab_size or 8000, normalization=None)
         tokenizer = TextTokenizer.train_word_level(
@@ -382,9 +396,14 @@ class LanguageModelDataModule(HFDataModule):
         """The non-empty rows of ``split``'s text column."""
         return [row for row in self.values(split, "text_column") if row]
 
+    def row_blocks(self, split: str) -> Iterator[list[Any]]:
+        """The values of ``split``'s text column, a block of rows at a time (from the stream with ``streaming``)."""
+        rows, column = self.rows(split), self.hparams.text_column
+        return stream_blocks(rows, column) if self.streaming else row_blocks(rows, column)
+
     def streamed_rows(self, split: str) -> Iterator[str]:
         """:meth:`rows_of`, read a block of rows at a time (never the whole split)."""
-        for values in row_blocks(self.rows(split), self.hparams.text_column):
+        for values in self.row_blocks(split):
             yield from (row for row in values if row)
 
     def text(self, split: str) -> str:
@@ -404,7 +423,7 @@ class LanguageModelDataModule(HFDataModule):
             ValueError: as :meth:`text`, for a split without text (once its blocks are read).
         """
         started = has_text = False
-        for values in row_blocks(self.rows(split), self.hparams.text_column):
+        for values in self.row_blocks(split):
             rows = [row for row in values if row is not None]
             if not rows:
                 continue
@@ -511,6 +530,8 @@ class LanguageModelDataModule(HFDataModule):
         # Under DDP the processes share out the rows of one layout: training's has batch_size rows per process
         # (one large batch, as with one process and world_size times the batch), evaluation's is the
         # one-process layout itself, so that validation and test figures do not depend on the process count.
+        if self.streaming:
+            return self._streamed_loader(split, train)
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         rows = self.hparams.batch_size * world_size if train else self.hparams.eval_batch_size
@@ -525,6 +546,35 @@ class LanguageModelDataModule(HFDataModule):
         # Items are whole batches already, in an order that matters: no sampler, no shuffling. The loader
         # saves the stream position in checkpoints (the model saves the state carried to the next chunk).
         return ResumableLoader(chunks, batch_size=None, generator=seeded_generator())
+
+    def _streamed_loader(self, split: str, train: bool) -> StreamLoader:
+        """A streamed split's chunks: its documents dealt out to the lanes as they are read (under DDP, its part)."""
+        hp, tokenizer = self.hparams, self.tokenizer
+        if isinstance(tokenizer, CharTokenizer):
+            encode_text = CharBlock(tokenizer, split, np.dtype(np.int64)).text
+            separator = encode_text("\n").tolist()  # a lane's documents are joined with newlines, as text() joins rows
+
+            def encode_rows(rows: list[str | None]) -> list[np.ndarray]:
+                return [encode_text(row) for row in rows if row is not None]
+
+        else:
+            end, separator = [tokenizer.eos_id] if hp.eos_token else [], []
+
+            def encode_rows(rows: list[str | None]) -> list[np.ndarray]:
+                ids = tokenizer.encode_batch([row for row in rows if row])
+                return [np.asarray(row + end, dtype=np.int64) for row in ids]
+
+        chunks = StreamedChunks(
+            self.stream_of(split),
+            encode_rows,
+            hp.text_column,
+            hp.batch_size if train else hp.eval_batch_size,
+            hp.tbptt_steps,
+            separator,
+            train and hp.random_tbptt_length,
+            torch.initial_seed(),
+        )
+        return StreamLoader(chunks)
 
     def predict_dataloader(self) -> DataLoader:
         """The test split, for per-character scores."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
+from datasets import Dataset
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -159,11 +160,19 @@ class TaggingDataModule(LabelledDataModule):
             standard deviation (frames only).
         tbptt_steps: cut training rows into chunks of this many steps, read in order with the
             state carried between them (see above); None trains on whole rows.
+        streaming: read every split as a stream (see :class:`~rnnzoo.data.base.HFDataModule`): rows are
+            encoded a pool at a time as training reads them; the vocabularies, tags and frame statistics still
+            come from the training split, read from the stream. Needs a validation split of its own.
+        shuffle_buffer: with ``streaming``, the rows of the training shuffle buffer.
     """
 
     collate_fn = staticmethod(collate_tagging)
     label_option = "tags_column"
     per_step_labels = True
+    whole_split_options: ClassVar[dict[str, str]] = {
+        **LabelledDataModule.whole_split_options,
+        "tbptt_steps": "lays whole training rows out in parallel lanes: drop it (train on whole rows)",
+    }
 
     def __init__(
         self,
@@ -194,6 +203,8 @@ class TaggingDataModule(LabelledDataModule):
         num_workers: int = 0,
         normalize: bool = True,
         tbptt_steps: int | None = None,
+        streaming: bool = False,
+        shuffle_buffer: int = 10_000,
     ) -> None:
         super().__init__()
         for option, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
@@ -207,6 +218,7 @@ class TaggingDataModule(LabelledDataModule):
             raise ValueError(f"label_names holds a name twice: {label_names}")
         check_vocabulary_extension(extend_vocabulary, max_new_words, "word" if frames_column is None else "frames")
         self.save_hyperparameters()
+        self.check_streaming()
         self._tokenizer: WordVocabulary | None = None
         self._char_tokenizer: CharTokenizer | None = None
         self._frame_statistics: tuple[list[float], list[float]] | None = None
@@ -263,7 +275,7 @@ class TaggingDataModule(LabelledDataModule):
         """Features per frame, read from the first training row (linked into the model); None for tokens."""
         if self.hparams.frames_column is None:
             return None
-        first = self.rows(self.hparams.train_split, "frames_column")[0][self.hparams.frames_column]
+        first = next(iter(self.rows(self.hparams.train_split, "frames_column")))[self.hparams.frames_column]
         if not first or not isinstance(first[0], list | tuple):
             raise ValueError(f"frames column {self.hparams.frames_column!r} must hold lists of float vectors")
         return len(first[0])
@@ -295,7 +307,7 @@ class TaggingDataModule(LabelledDataModule):
         flat = torch.tensor(self.label_indices(split, [tag for row in rows for tag in row], "tag"), dtype=torch.long)
         return list(flat.split([len(row) for row in rows]))
 
-    def _steps(self, split: str, inputs: list[Any], tag_rows: list[Any]) -> list[int]:
+    def _steps(self, split: str, inputs: list[Any], tag_rows: list[Any], whole: bool = True) -> list[int]:
         """The positions of the non-empty rows, each checked to have one tag per step."""
         kind = "frames" if self.hparams.frames_column else "tokens"
         for position, (row, tags) in enumerate(zip(inputs, tag_rows, strict=True)):
@@ -307,7 +319,7 @@ class TaggingDataModule(LabelledDataModule):
         keep = [position for position, row in enumerate(inputs) if len(row) > 0]
         if len(keep) < len(inputs):
             log.warning("split %r: dropped %d empty row(s)", split, len(inputs) - len(keep))
-        if not keep:
+        if not keep and whole:
             raise ValueError(f"every row of split {split!r} is empty (column {self.input_column!r})")
         return keep
 
@@ -325,12 +337,18 @@ class TaggingDataModule(LabelledDataModule):
         check_finite(frames, split, positions)
         return frames
 
-    def encode(self, split: str) -> EncodedRows:
-        """Inputs, character ids (None for frames) and tag indices of ``split``; empty rows are dropped."""
+    def encode(self, split: str, rows: Dataset | None = None) -> EncodedRows:
+        """Inputs, character ids (None for frames) and tag indices of ``split`` (or of ``rows``, a part of it).
+
+        Empty rows are dropped.
+        """
         hp = self.hparams
-        rows = self.rows(split)
+        whole = rows is None
+        rows = self.rows(split) if rows is None else rows
         inputs, tag_rows = column_values(rows, self.input_column), column_values(rows, hp.tags_column)
-        keep = self._steps(split, inputs, tag_rows)
+        keep = self._steps(split, inputs, tag_rows, whole)
+        if not keep:  # a pool of a stream whose rows are all empty
+            return EncodedRows({"inputs": [], "chars": [], "tags": []}, [])
         inputs, tags = [inputs[i] for i in keep], self.tag_index(split, [tag_rows[i] for i in keep])
         if hp.frames_column is not None:
             encoded, chars = self._normalized(self._frames(split, inputs, keep)), [None] * len(inputs)

@@ -6,6 +6,7 @@ import logging
 from typing import ClassVar, Literal
 
 import torch
+from datasets import Dataset, IterableDataset
 
 from rnnzoo.batches import TranslationBatch, collate_translation
 from rnnzoo.data.base import EncodedRows, HFDataModule, check_texts
@@ -63,6 +64,10 @@ class TranslationDataModule(HFDataModule):
         bucketing: group pairs of similar source length into batches.
         pool_batches: batches per sorted pool when bucketing.
         num_workers: DataLoader worker processes.
+        streaming: read every split as a stream (see :class:`~rnnzoo.data.base.HFDataModule`): pairs are
+            encoded a pool at a time as training reads them; the tokenizers still come from the training split,
+            read from the stream. Needs a validation split of its own.
+        shuffle_buffer: with ``streaming``, the rows of the training shuffle buffer.
     """
 
     collate_fn = staticmethod(collate_translation)
@@ -98,6 +103,8 @@ class TranslationDataModule(HFDataModule):
         bucketing: bool = True,
         pool_batches: int = 100,
         num_workers: int = 0,
+        streaming: bool = False,
+        shuffle_buffer: int = 10_000,
     ) -> None:
         super().__init__()
         if tokenizer not in ("word", "bpe"):
@@ -111,6 +118,7 @@ class TranslationDataModule(HFDataModule):
         if source_column == target_column:
             raise ValueError(f"source_column and target_column are both {source_column!r}; name two languages")
         self.save_hyperparameters()
+        self.check_streaming()
         self._tokenizer: PairTokenizer | None = None
 
     # Raw text pairs.
@@ -120,16 +128,20 @@ class TranslationDataModule(HFDataModule):
         hp = self.hparams
         return ("source_column", "target_column") if hp.translation_column is None else ("translation_column",)
 
-    def pairs(self, split: str) -> tuple[list[str], list[str]]:
-        """``(sources, targets)`` texts of ``split`` (None read as empty).
+    def pairs(self, split: str, rows: Dataset | IterableDataset | None = None) -> tuple[list[str], list[str]]:
+        """``(sources, targets)`` texts of ``split``, or of ``rows`` (a part of it), None read as empty.
 
         Raises:
             KeyError: for a missing split, column or language key, listing what exists.
         """
         hp = self.hparams
-        rows = self.rows(split)
+        rows = self.rows(split) if rows is None else rows
         if hp.translation_column is None:
-            columns = rows.select_columns([hp.source_column, hp.target_column]).to_dict()  # fast, whole columns
+            if isinstance(rows, IterableDataset):  # one pass over the stream
+                pairs = [(row[hp.source_column], row[hp.target_column]) for row in rows]
+                columns = {hp.source_column: [s for s, _ in pairs], hp.target_column: [t for _, t in pairs]}
+            else:
+                columns = rows.select_columns([hp.source_column, hp.target_column]).to_dict()  # fast, whole columns
             sources = check_texts(columns[hp.source_column], split, hp.source_column, "source_column")
             return sources, check_texts(columns[hp.target_column], split, hp.target_column, "target_column")
         entries = column_values(rows, hp.translation_column)
@@ -174,10 +186,10 @@ class TranslationDataModule(HFDataModule):
             and (hp.max_target_length is None or len(target_ids[i]) <= hp.max_target_length)
         ]
 
-    def encode(self, split: str) -> EncodedRows:
-        """Ids of ``split``; empty pairs dropped, over-long training pairs dropped."""
+    def encode(self, split: str, rows: Dataset | None = None) -> EncodedRows:
+        """Ids of ``split`` (or of ``rows``, a part of it); empty pairs dropped, over-long training pairs dropped."""
         hp = self.hparams
-        sources, targets = self.pairs(split)
+        sources, targets = self.pairs(split, rows)
         target_tokenizer: TextTokenizer = self.tokenizer.target
         source_ids = self.tokenizer.source.encode_batch(sources)
         target_ids = target_tokenizer.encode_batch(targets)
@@ -189,7 +201,7 @@ class TranslationDataModule(HFDataModule):
             if len(fits) < len(keep):
                 log.warning("split %r: dropped %d over-long pair(s)", split, len(keep) - len(fits))
             keep = fits
-        if not keep:
+        if not keep and rows is None:
             raise ValueError(f"split {split!r} of {self.source!r} holds no pair with text on both sides")
         bos, eos = target_tokenizer.bos_id, target_tokenizer.eos_id
         fields = {
