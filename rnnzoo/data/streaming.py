@@ -196,9 +196,11 @@ class StreamedChunks(TorchIterableDataset):
     """A stream of documents as ``batch_size`` parallel lanes of tokens, cut into truncated-BPTT chunks.
 
     The streaming counterpart of :class:`~rnnzoo.data.language_model.ContiguousChunks`, which
-    needs the length of the whole stream to cut it into ``batch_size`` equal rows. Here each
-    document (row) goes, in the stream's order, to the lane holding the fewest tokens not yet
-    read, so every lane is a continuous text of whole documents. Once every lane holds more than
+    needs the length of the whole stream to cut it into ``batch_size`` equal rows. Here the
+    documents (rows) go, in the stream's order, to the lane holding the fewest tokens not yet read,
+    in runs: consecutive documents go to one lane until it has gained ``run_length`` tokens, so that
+    a corpus of one line per row (tiny_shakespeare's local copy, PTB's sentences) is still read in
+    passages of contiguous text. Every lane is a continuous text of whole documents. Once every lane holds more than
     a chunk, a chunk of ``steps`` tokens is cut from all of them; lane ``b`` of batch ``k + 1``
     continues where lane ``b`` of batch ``k`` stopped, as the model, carrying its state, expects.
     When the stream ends, the last chunk is as long as the shortest lane allows, and what the other
@@ -219,7 +221,10 @@ class StreamedChunks(TorchIterableDataset):
         separator: ids put between two documents of one lane.
         random_lengths: draw each chunk's length at random around ``steps``.
         seed: the seed of those draws.
-        block_rows: rows read and encoded at a time.
+        run_length: tokens a lane gains from consecutive documents before the next run goes to another
+            lane; None: ``8 * steps``.
+        block_rows: rows read and encoded at a time (at most).
+        block_chars: characters read and encoded at a time (at most, but at least one row).
     """
 
     def __init__(
@@ -232,7 +237,9 @@ class StreamedChunks(TorchIterableDataset):
         separator: list[int] | None = None,
         random_lengths: bool = False,
         seed: int = 0,
+        run_length: int | None = None,
         block_rows: int = 256,
+        block_chars: int = 1 << 20,
     ) -> None:
         super().__init__()
         if random_lengths and steps < 10:
@@ -240,7 +247,8 @@ class StreamedChunks(TorchIterableDataset):
         self.stream, self.encode_rows, self.column = stream, encode_rows, column
         self.batch_size, self.steps, self.random_lengths, self.seed = batch_size, steps, random_lengths, seed
         self.separator = np.asarray(separator or [], dtype=np.int64)
-        self.block_rows = block_rows
+        self.run_length = 8 * steps if run_length is None else run_length
+        self.block_rows, self.block_chars = block_rows, block_chars
         self._pass = -1
         self._states: list[dict[str, Any]] = []  # the state after each of the last chunks yielded
         self._ended = False
@@ -261,14 +269,14 @@ class StreamedChunks(TorchIterableDataset):
             self.stream.set_epoch(self._pass)
             if stream_state is not None:
                 self.stream.load_state_dict(stream_state)
-            lanes = [np.asarray(lane, dtype=np.int64) for lane in state["lanes"]]
-            started = list(state["started"])
+            lanes = [lane.numpy().astype(np.int64) for lane in state["lanes"]]
+            started, run = list(state["started"]), list(state["run"])
             generator.set_state(state["generator"])
         else:
             self._pass += 1
             self.stream.set_epoch(self._pass)
             lanes = [np.zeros(0, dtype=np.int64) for _ in range(self.batch_size)]
-            started = [False] * self.batch_size
+            started, run = [False] * self.batch_size, [-1, 0]  # the lane of the current run, tokens it gained
             generator.manual_seed(self.seed + self._pass)
         self._states, self._ended = [], False
         blocks = self._blocks()
@@ -282,26 +290,32 @@ class StreamedChunks(TorchIterableDataset):
                     break
                 stream_state = self.stream.state_dict()  # live once the stream's iteration has begun
                 for ids in block:
-                    lane = min(range(self.batch_size), key=lambda index: len(lanes[index]))
+                    if run[0] < 0 or run[1] >= self.run_length:
+                        run = [min(range(self.batch_size), key=lambda index: len(lanes[index])), 0]
+                    lane = run[0]
                     joined = np.concatenate([self.separator, ids]) if started[lane] else ids
                     lanes[lane], started[lane] = np.concatenate([lanes[lane], joined]), True
+                    run[1] += len(joined)
             steps = min(length, min(len(lane) for lane in lanes) - 1)
             if steps < 1 or (steps < length and not exhausted):
                 break
             chunk = torch.from_numpy(np.stack([lane[: steps + 1] for lane in lanes]))
             lanes = [lane[steps:] for lane in lanes]  # the last target is the next chunk's first input
-            self._states = [*self._states[-LIGHTNING_PREFETCH:], self._state(stream_state, lanes, started, generator)]
+            state = self._state(stream_state, lanes, started, run, generator)
+            self._states = [*self._states[-LIGHTNING_PREFETCH:], state]
             yield TokenChunk(chunk[:, :-1], chunk[:, 1:])
         self._ended = True
 
     def _blocks(self) -> Iterator[list[np.ndarray]]:
         """The stream's rows a block at a time, encoded (the stream's position is saved after each block)."""
         block: list[str] = []
+        characters = 0
         for row in self.stream:
             block.append(row[self.column])
-            if len(block) == self.block_rows:
+            characters += len(row[self.column] or "")
+            if len(block) == self.block_rows or characters >= self.block_chars:
                 yield self.encode_rows(block)
-                block = []
+                block, characters = [], 0
         if block:
             yield self.encode_rows(block)
 
@@ -310,14 +324,17 @@ class StreamedChunks(TorchIterableDataset):
         stream_state: dict[str, Any] | None,
         lanes: list[np.ndarray],
         started: list[bool],
+        run: list[int],
         generator: torch.Generator,
     ) -> dict[str, Any]:
+        # The lanes' arrays are never changed in place (only sliced and concatenated): kept as they are.
         return {
             "pass": self._pass,
             "ended": False,
             "stream": stream_state,
-            "lanes": [lane.tolist() for lane in lanes],
+            "lanes": list(lanes),
             "started": list(started),
+            "run": list(run),
             "generator": generator.get_state(),
         }
 
@@ -325,7 +342,9 @@ class StreamedChunks(TorchIterableDataset):
         """The state after the chunk ``lag`` chunks before the last one yielded (see :class:`StreamLoader`)."""
         if self._ended or len(self._states) <= lag:
             return {"pass": self._pass, "ended": self._ended or not self._states}
-        return self._states[-1 - lag]
+        state = dict(self._states[-1 - lag])
+        state["lanes"] = [torch.from_numpy(lane.copy()) for lane in state["lanes"]]  # tensors: weights_only loads
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Make the next pass continue the one ``state`` describes (a new pass if it had ended)."""
