@@ -196,10 +196,14 @@ class CharTokenizer(Tokenizer):
         Unseen characters map to ``unk_token`` (a tagger's character vocabulary has one);
         an empty word reads as one ``unk_token``.
         """
-        unk = self.ids.get(self.unk_token, 0) if self.unk_token is not None else 0
-        rows = [[self.ids.get(char, unk) for char in word[:max_word_length]] or [unk] for word in words]
+        rows = self.word_ids(words, max_word_length)
         width = max(len(row) for row in rows)
         return torch.tensor([row + [0] * (width - len(row)) for row in rows], dtype=torch.long)
+
+    def word_ids(self, words: Sequence[str], max_word_length: int | None = None) -> list[list[int]]:
+        """:meth:`encode_words` unpadded: the character ids of each word, as lists."""
+        unk = self.ids.get(self.unk_token, 0) if self.unk_token is not None else 0
+        return [[self.ids.get(char, unk) for char in word[:max_word_length]] or [unk] for word in words]
 
     def __repr__(self) -> str:
         """Short summary."""
@@ -512,9 +516,13 @@ class WordVocabulary(Tokenizer):
 
     def encode_words(self, words: Sequence[str]) -> Tensor:
         """The ids of a list of words as an int64 tensor (unseen words -> ``<unk>``)."""
+        return torch.tensor(self.word_ids(words), dtype=torch.long)
+
+    def word_ids(self, words: Sequence[str]) -> list[int]:
+        """:meth:`encode_words` as a list."""
         if self.lowercase:
             words = [word.lower() for word in words]
-        return torch.tensor([self.ids.get(word, self.unk_id) for word in words], dtype=torch.long)
+        return [self.ids.get(word, self.unk_id) for word in words]
 
     def encode(self, text: str) -> Tensor:
         """The ids of ``text`` split on whitespace."""

@@ -7,11 +7,15 @@ Each split is encoded once and batched by length. A data module does no I/O in
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+import pyarrow as pa
+import tokenizers
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict, IterableDataset, IterableDatasetDict
 from datasets.distributed import split_dataset_by_node
@@ -20,13 +24,15 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
+from rnnzoo._version import __version__
 from rnnzoo.data.batching import length_batched_loader
 from rnnzoo.data.hf import check_columns, column_values, get_split, load_splits, with_validation
 from rnnzoo.data.streaming import StreamedBatches, StreamLoader
+from rnnzoo.data.token_cache import cache_key, write_atomically
 from rnnzoo.data_state import DataState
 from rnnzoo.embeddings import extend_vocabulary, load_vectors
 from rnnzoo.errors import clip, preview
-from rnnzoo.tokenizers import Tokenizer
+from rnnzoo.tokenizers import Tokenizer, tokenizer_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +121,41 @@ def check_vocabulary_extension(
         )
 
 
+def row_tensors(values: Tensor, counts: Sequence[int], widths: Sequence[int] | None = None) -> list[Tensor]:
+    """The rows of a flat int64 ``values`` tensor: ``counts[i]`` values each, or ``[counts[i], widths[i]]`` ones."""
+    if widths is None:
+        return list(values.split(list(counts)))
+    parts = values.split([count * width for count, width in zip(counts, widths, strict=True)])
+    return [part.view(count, width) for part, count, width in zip(parts, counts, widths, strict=True)]
+
+
+def flat_tensors(rows: Sequence[Sequence[Any]]) -> list[Tensor]:
+    """One int64 tensor per row (of ids, or of equal-length lists of ids), made in one conversion of all the ids.
+
+    One ``torch.tensor`` call a row is some ten times slower for many short rows.
+    """
+    counts = [len(row) for row in rows]
+    if not any(counts) or not isinstance(next(row for row in rows if row)[0], list):
+        return row_tensors(torch.tensor([token for row in rows for token in row], dtype=torch.long), counts)
+    widths = [len(row[0]) if row else 0 for row in rows]
+    flat = [token for row in rows for inner in row for token in inner]
+    return row_tensors(torch.tensor(flat, dtype=torch.long), counts, widths)
+
+
+def arrow_tensors(array: pa.Array | pa.ChunkedArray) -> list[Tensor]:
+    """:func:`flat_tensors` of an Arrow list column, read from its buffers (no Python list of the values)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    counts = np.diff(np.asarray(array.offsets)).tolist()
+    inner = array.flatten()
+    if not pa.types.is_list(inner.type):
+        return row_tensors(torch.from_numpy(np.asarray(inner).astype(np.int64)), counts)
+    word_lengths = np.diff(np.asarray(inner.offsets))
+    starts = np.cumsum([0, *counts[:-1]]).astype(np.int64)
+    widths = [int(word_lengths[start]) if count else 0 for start, count in zip(starts, counts, strict=True)]
+    return row_tensors(torch.from_numpy(np.asarray(inner.flatten()).astype(np.int64)), counts, widths)
+
+
 def check_finite(
     frames: Tensor | Sequence[Tensor], split: str, positions: Sequence[int] | None = None, what: str = "frame features"
 ) -> None:
@@ -183,6 +224,26 @@ class EncodedRows(TorchDataset):
     def __getitem__(self, index: int) -> tuple[Any, ...]:
         """The fields of row ``index``."""
         return tuple(getattr(self, name)[index] for name in self.fields)
+
+
+class Encoder:
+    """A batch of raw rows -> encoded columns, for ``Dataset.map`` (picklable, for ``num_proc`` processes).
+
+    A subclass sets :attr:`columns` (the raw columns it reads) and implements ``__call__`` and
+    :meth:`key`, which names everything its output depends on (the tokenizer's digest, options).
+    """
+
+    columns: tuple[str, ...] = ()
+    version: ClassVar[int] = 1
+    """Part of every cache file's name: raise it when what the encoder outputs, or how, changes."""
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """The encoded columns of ``batch`` (one value per row each)."""
+        raise NotImplementedError
+
+    def key(self) -> dict[str, Any]:
+        """What the output depends on, JSON-able (part of the cache file's name)."""
+        raise NotImplementedError
 
 
 class HFDataModule(LightningDataModule):
@@ -309,6 +370,67 @@ class HFDataModule(LightningDataModule):
     def values(self, split: str, option: str) -> list[Any]:
         """The column ``option`` names, of ``split`` (checked), as a list."""
         return column_values(self.rows(split, option), self.hparams[option])
+
+    # The datasets cache: what a second run with the same data and options reads instead of computing.
+
+    def cache_folder_of(self, rows: Dataset | IterableDataset) -> Path | None:
+        """The folder of a split's datasets cache files; None with ``cache`` off, or for a stream or data in memory."""
+        if not self.hparams.get("cache", False) or isinstance(rows, IterableDataset) or not rows.cache_files:
+            return None
+        return Path(rows.cache_files[0]["filename"]).parent
+
+    def cached_tokenizer(
+        self, name: str, train: Callable[[], Tokenizer], folder: Path | None = None, **options: Any
+    ) -> Tokenizer:
+        """The tokenizer ``train`` makes from the training split, kept in a file for later runs.
+
+        The file is named by a digest of what the result depends on: the training split's ``datasets``
+        fingerprint, ``options`` and the versions of rnnzoo and ``tokenizers``. It lies in ``folder``,
+        by default beside the training split's cache files; without one (``cache`` off, data in memory,
+        a stream) ``train`` runs every time. A file that does not read is trained again and replaced.
+        """
+        rows = self.rows(self.hparams.train_split)
+        folder = folder or self.cache_folder_of(rows)
+        if folder is None:
+            return train()
+        versions = [__version__, tokenizers.__version__]  # a new release may train otherwise
+        key = cache_key(kind=name, dataset=rows._fingerprint, options=options, versions=versions)
+        path = folder / f"rnnzoo-{name}-{key[:32]}.json"
+        if path.is_file():
+            try:
+                tokenizer = tokenizer_from_dict(json.loads(path.read_text(encoding="utf-8")))
+                log.info("read the %s from %s", name, path)
+                return tokenizer
+            except (ValueError, KeyError, TypeError) as error:  # a damaged file: train again
+                log.warning("%s file %s does not read (%s): training it again", name, path, error)
+        tokenizer = train()
+        description = json.dumps(tokenizer.to_dict(), ensure_ascii=False).encode("utf-8")
+        write_atomically(path, lambda file: file.write(description))
+        return tokenizer
+
+    def encoded_columns(self, split: str, rows: Dataset, encoder: Encoder) -> dict[str, list[Tensor]]:
+        """The columns ``encoder`` makes of ``rows`` (a whole split, or a pool of a stream): one tensor per row each.
+
+        A whole split held in the datasets cache is encoded by ``Dataset.map`` (in ``num_proc``
+        processes, with a progress bar) into a cache file named by the split's fingerprint and the
+        encoder's :meth:`~Encoder.key`, which a later run with the same data and tokenizer reads
+        instead; ``cache: false``, data in memory and pools are encoded directly.
+        """
+        rows = rows.select_columns(list(encoder.columns))
+        if self.cache_folder_of(rows) is None:
+            return {name: flat_tensors(values) for name, values in encoder(rows.to_dict()).items()}
+        what = {"encoder": type(encoder).__name__, "format": encoder.version, **encoder.key()}
+        fingerprint = cache_key(kind="encoded", dataset=rows._fingerprint, encoder=what, version=__version__)
+        encoded = rows.map(
+            encoder,
+            batched=True,
+            batch_size=1000,
+            remove_columns=list(encoder.columns),
+            new_fingerprint=fingerprint[:32],
+            num_proc=self.hparams.get("num_proc"),
+            desc=f"encoding {split!r}",
+        )
+        return {name: arrow_tensors(encoded.data.column(name)) for name in encoded.column_names}
 
     # What the model reads, known before setup().
 

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from rnnzoo.batches import collate_captions
 from rnnzoo.data.base import EncodedRows, HFDataModule, LabelledDataModule, check_finite, check_texts
-from rnnzoo.data.hf import DataFiles
+from rnnzoo.data.hf import DataFiles, column_values
 from rnnzoo.data_state import DataState
 from rnnzoo.images import IMAGENET_MEAN, IMAGENET_STD, prepare_image
 from rnnzoo.tokenizers import (
@@ -158,8 +158,8 @@ class CategorySequenceDataModule(LabelledDataModule):
         """Category indices and ``<bos> text <eos>`` ids of ``split``; empty texts are dropped."""
         hp = self.hparams
         rows = self.rows(split)
-        categories = self.label_indices(split, rows[hp.label_column], "category")
-        texts = check_texts(rows[hp.text_column], split, hp.text_column, "text_column")
+        categories = self.label_indices(split, column_values(rows, hp.label_column), "category")
+        texts = check_texts(column_values(rows, hp.text_column), split, hp.text_column, "text_column")
         conditions, ids, references = [], [], []
         for category, text in zip(categories, texts, strict=True):
             target = caption_ids(self.tokenizer, text, hp.max_length)
@@ -303,11 +303,12 @@ class ImageCaptionDataModule(HFDataModule):
         """Every row's reference captions, checked."""
         rows = self.rows(split)
         if len(self.caption_columns) > 1:  # one string column per reference
-            values = [list(refs) for refs in zip(*(rows[column] for column in self.caption_columns), strict=True)]
+            columns = (column_values(rows, column) for column in self.caption_columns)
+            values = [list(refs) for refs in zip(*columns, strict=True)]
             column = ", ".join(self.caption_columns)
         else:
             column = self.caption_columns[0]
-            values = rows[column]
+            values = column_values(rows, column)
         return [caption_references(value, row, column) for row, value in enumerate(values)]
 
     @property
@@ -345,7 +346,7 @@ class ImageCaptionDataModule(HFDataModule):
         """
         size, column = self.feature_size, self.hparams.feature_column
         vectors = []
-        for row, vector in enumerate(self.rows(split)[column]):
+        for row, vector in enumerate(column_values(self.rows(split), column)):
             if not isinstance(vector, list | tuple) or len(vector) != size:
                 length = len(vector) if isinstance(vector, list | tuple) else type(vector).__name__
                 raise ValueError(

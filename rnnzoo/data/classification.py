@@ -7,12 +7,19 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import torch
 from datasets import Dataset
 
 from rnnzoo.batches import collate_classification
-from rnnzoo.data.base import HIDDEN_LABELS, EncodedRows, LabelledDataModule, check_texts, check_vocabulary_extension
-from rnnzoo.data.hf import DataFiles, pretrained_tokenizer
+from rnnzoo.data.base import (
+    HIDDEN_LABELS,
+    EncodedRows,
+    Encoder,
+    LabelledDataModule,
+    check_texts,
+    check_vocabulary_extension,
+)
+from rnnzoo.data.hf import DataFiles, column_values, pretrained_tokenizer
+from rnnzoo.data.token_cache import tokenizer_digest
 from rnnzoo.data_state import DataState
 from rnnzoo.tokenizers import REPLACEMENT_CHARACTER, CharTokenizer, TextTokenizer, Tokenizer
 
@@ -37,6 +44,28 @@ def build_tokenizer(
         # Case is kept: the tokenizer alone must reproduce at inference what training saw.
         return CharTokenizer.from_text("\n".join(texts), unk_token=REPLACEMENT_CHARACTER)
     raise ValueError(f"tokenizer must be 'word', 'bpe' or 'char', got {kind!r}")
+
+
+class TextEncoder(Encoder):
+    """The token ids of a text column (None read as empty), each cut to ``max_length``: ``{"ids": [...]}``.
+
+    Args:
+        tokenizer: the tokenizer.
+        column: the column of texts.
+        max_length: tokens kept per text (None: all).
+    """
+
+    def __init__(self, tokenizer: Tokenizer, column: str, max_length: int | None = None) -> None:
+        self.tokenizer, self.column, self.max_length = tokenizer, column, max_length
+        self.columns = (column,)
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """``{"ids": one list of ids per text}``."""
+        return {"ids": self.tokenizer.encode_batch([text or "" for text in batch[self.column]], self.max_length)}
+
+    def key(self) -> dict[str, Any]:
+        """The tokenizer's digest, the column and ``max_length``."""
+        return {"tokenizer": tokenizer_digest(self.tokenizer), "column": self.column, "max_length": self.max_length}
 
 
 class ClassificationDataModule(LabelledDataModule):
@@ -93,6 +122,10 @@ class ClassificationDataModule(LabelledDataModule):
         bucketing: group texts of similar length into batches.
         pool_batches: batches per sorted pool when bucketing.
         num_workers: DataLoader worker processes.
+        cache: keep the trained tokenizer and the encoded splits beside the dataset's own ``datasets``
+            cache files (``Dataset.map``), so that a later run with the same data and options reads them
+            instead of training and encoding again; False computes them every run.
+        num_proc: processes that encode a split (``Dataset.map``'s ``num_proc``); None: one.
         streaming: read every split as a stream (see :class:`~rnnzoo.data.base.HFDataModule`): rows are
             encoded a pool at a time as training reads them, never the whole split; the tokenizer and labels
             still come from one pass over the training split. Needs a validation split of its own.
@@ -130,6 +163,8 @@ class ClassificationDataModule(LabelledDataModule):
         bucketing: bool = True,
         pool_batches: int = 100,
         num_workers: int = 0,
+        cache: bool = True,
+        num_proc: int | None = None,
         streaming: bool = False,
         shuffle_buffer: int = 10_000,
     ) -> None:
@@ -184,22 +219,19 @@ class ClassificationDataModule(LabelledDataModule):
             self._tokenizer = pretrained_tokenizer(self.hparams.pretrained_tokenizer)
         if self._tokenizer is None:
             hp = self.hparams
-            texts = check_texts(
-                self.values(hp.train_split, "text_column"), hp.train_split, hp.text_column, "text_column"
-            )
+            names = ("tokenizer", "text_column", "lowercase", "normalization", "min_freq", "max_vocab_size")
+            options = {name: hp[name] for name in (*names, "bpe_vocab_size")}
             self._tokenizer = self.extended_vocabulary(
-                build_tokenizer(
-                    hp.tokenizer,
-                    texts,
-                    hp.lowercase,
-                    hp.normalization,
-                    hp.min_freq,
-                    hp.max_vocab_size,
-                    hp.bpe_vocab_size,
-                )
+                self.cached_tokenizer("tokenizer", self._train_tokenizer, **options)
             )
             log.info("trained a %s tokenizer with %d entries on %r", hp.tokenizer, len(self._tokenizer), hp.train_split)
         return self._tokenizer
+
+    def _train_tokenizer(self) -> Tokenizer:
+        hp = self.hparams
+        texts = check_texts(self.values(hp.train_split, "text_column"), hp.train_split, hp.text_column, "text_column")
+        options = (hp.lowercase, hp.normalization, hp.min_freq, hp.max_vocab_size, hp.bpe_vocab_size)
+        return build_tokenizer(hp.tokenizer, texts, *options)
 
     def data_state(self) -> DataState:
         """The tokenizer, the labels and their names, and the ``max_length`` cut."""
@@ -228,15 +260,16 @@ class ClassificationDataModule(LabelledDataModule):
         whole = rows is None
         if rows is None:
             rows = self.rows(split) if labelled else self.rows(split, "text_column")
-        texts = check_texts(rows[hp.text_column], split, hp.text_column, "text_column")
-        targets = self.label_index(split, rows[hp.label_column]) if labelled else [-1] * len(texts)
-        ids = self.tokenizer.encode_batch(texts, hp.max_length)
-        keep = [position for position, row in enumerate(ids) if row]
+        # Whole columns converted at once: a datasets Column read value by value is some 50 times slower.
+        texts = check_texts(column_values(rows, hp.text_column), split, hp.text_column, "text_column")
+        targets = self.label_index(split, column_values(rows, hp.label_column)) if labelled else [-1] * len(texts)
+        ids = self.encoded_columns(split, rows, TextEncoder(self.tokenizer, hp.text_column, hp.max_length))["ids"]
+        keep = [position for position, row in enumerate(ids) if len(row)]
         if len(keep) < len(ids):
             log.warning("split %r: dropped %d empty text(s)", split, len(ids) - len(keep))
         if not keep and whole:
             raise ValueError(f"every text of split {split!r} is empty (column {hp.text_column!r})")
-        tokens = [torch.tensor(ids[i], dtype=torch.long) for i in keep]
+        tokens = [ids[i] for i in keep]
         return EncodedRows({"ids": tokens, "targets": [targets[i] for i in keep]}, [len(row) for row in tokens])
 
     def encode_for_predict(self, split: str, rows: Dataset | None = None) -> EncodedRows:

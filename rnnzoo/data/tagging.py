@@ -12,8 +12,15 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from rnnzoo.batches import TaggingBatch, collate_tagging
-from rnnzoo.data.base import EncodedRows, LabelledDataModule, check_finite, check_vocabulary_extension
+from rnnzoo.data.base import (
+    EncodedRows,
+    Encoder,
+    LabelledDataModule,
+    check_finite,
+    check_vocabulary_extension,
+)
 from rnnzoo.data.hf import DataFiles, column_values
+from rnnzoo.data.token_cache import tokenizer_digest
 from rnnzoo.data_state import DataState
 from rnnzoo.frames import MEAN_OPTION, STD_OPTION, frame_statistics, normalize_frames
 from rnnzoo.tokenizers import CharTokenizer, WordVocabulary
@@ -100,6 +107,41 @@ class ChunkedRows(IterableDataset):
         return self.rows.inputs[row][cut], None if chars is None else chars[cut], self.rows.tags[row][cut]
 
 
+class WordsEncoder(Encoder):
+    """The word ids and the character ids of each word of a column of tokenized rows.
+
+    ``{"ids": [ids of the row's words], "chars": [[ids of a word's characters] per word]}``, the
+    characters cut to ``max_word_length`` (an empty word reads as one unknown character).
+
+    Args:
+        words: the word vocabulary.
+        chars: the character vocabulary.
+        column: the column of word lists.
+        max_word_length: characters kept per word (None: all).
+    """
+
+    def __init__(self, words: WordVocabulary, chars: CharTokenizer, column: str, max_word_length: int | None) -> None:
+        self.words, self.chars, self.column, self.max_word_length = words, chars, column, max_word_length
+        self.columns = (column,)
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """``{"ids": ..., "chars": ...}`` of every row, each row's characters padded with 0 to its longest word."""
+        rows = batch[self.column]
+        chars = [padded(self.chars.word_ids(row, self.max_word_length)) for row in rows]
+        return {"ids": [self.words.word_ids(row) for row in rows], "chars": chars}
+
+    def key(self) -> dict[str, Any]:
+        """Both vocabularies' digests, the column and ``max_word_length``."""
+        words, chars = tokenizer_digest(self.words), tokenizer_digest(self.chars)
+        return {"words": words, "chars": chars, "column": self.column, "max_word_length": self.max_word_length}
+
+
+def padded(words: list[list[int]]) -> list[list[int]]:
+    """The character ids of a row's words, padded with id 0 to its longest word."""
+    width = max((len(word) for word in words), default=0)
+    return [word + [0] * (width - len(word)) for word in words]
+
+
 class TaggingDataModule(LabelledDataModule):
     """Rows of tokens (or frames) with one tag per step, from a hub id or a local folder, bucketed by length.
 
@@ -156,6 +198,10 @@ class TaggingDataModule(LabelledDataModule):
         bucketing: group rows of similar length into batches.
         pool_batches: batches per sorted pool when bucketing.
         num_workers: DataLoader worker processes.
+        cache: keep the trained vocabularies and the encoded splits beside the dataset's own ``datasets``
+            cache files (``Dataset.map``), so that a later run with the same data and options reads them
+            instead of building and encoding again; False computes them every run.
+        num_proc: processes that encode a split (``Dataset.map``'s ``num_proc``); None: one.
         normalize: z-normalise frame features with the training split's per-feature mean and
             standard deviation (frames only).
         tbptt_steps: cut training rows into chunks of this many steps, read in order with the
@@ -201,6 +247,8 @@ class TaggingDataModule(LabelledDataModule):
         bucketing: bool = True,
         pool_batches: int = 100,
         num_workers: int = 0,
+        cache: bool = True,
+        num_proc: int | None = None,
         normalize: bool = True,
         tbptt_steps: int | None = None,
         streaming: bool = False,
@@ -252,9 +300,9 @@ class TaggingDataModule(LabelledDataModule):
         """The word vocabulary (None for frame inputs), built from the training split on first use."""
         hp = self.hparams
         if hp.frames_column is None and self._tokenizer is None:
-            self._tokenizer = self.extended_vocabulary(
-                WordVocabulary.from_sentences(self._train_sentences(), hp.lowercase, hp.min_freq, hp.max_vocab_size)
-            )
+            options = {name: hp[name] for name in ("tokens_column", "lowercase", "min_freq", "max_vocab_size")}
+            trained = self.cached_tokenizer("word-vocabulary", self._train_vocabulary, **options)
+            self._tokenizer = self.extended_vocabulary(trained)
             log.info("word vocabulary of %d entries from %r", len(self._tokenizer), hp.train_split)
         return self._tokenizer
 
@@ -262,8 +310,14 @@ class TaggingDataModule(LabelledDataModule):
     def char_tokenizer(self) -> CharTokenizer | None:
         """The character vocabulary (None for frame inputs), built from the training split on first use."""
         if self.hparams.frames_column is None and self._char_tokenizer is None:
-            self._char_tokenizer = build_char_tokenizer(self._train_sentences())
+            column = self.hparams.tokens_column
+            train = lambda: build_char_tokenizer(self._train_sentences())  # noqa: E731
+            self._char_tokenizer = self.cached_tokenizer("char-vocabulary", train, tokens_column=column)
         return self._char_tokenizer
+
+    def _train_vocabulary(self) -> WordVocabulary:
+        hp = self.hparams
+        return WordVocabulary.from_sentences(self._train_sentences(), hp.lowercase, hp.min_freq, hp.max_vocab_size)
 
     @property
     def char_vocab_size(self) -> int | None:
@@ -353,8 +407,9 @@ class TaggingDataModule(LabelledDataModule):
         if hp.frames_column is not None:
             encoded, chars = self._normalized(self._frames(split, inputs, keep)), [None] * len(inputs)
         else:
-            encoded = [self.tokenizer.encode_words(row) for row in inputs]
-            chars = [self.char_tokenizer.encode_words(row, hp.max_word_length) for row in inputs]
+            encoder = WordsEncoder(self.tokenizer, self.char_tokenizer, hp.tokens_column, hp.max_word_length)
+            columns = self.encoded_columns(split, rows, encoder)
+            encoded, chars = [columns["ids"][i] for i in keep], [columns["chars"][i] for i in keep]
         fields = {"inputs": encoded, "chars": chars, "tags": tags}
         return EncodedRows(fields, [len(row) for row in encoded])
 

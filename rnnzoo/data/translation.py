@@ -3,20 +3,55 @@
 from __future__ import annotations
 
 import logging
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-import torch
 from datasets import Dataset, IterableDataset
+from torch import Tensor
 
 from rnnzoo.batches import TranslationBatch, collate_translation
-from rnnzoo.data.base import EncodedRows, HFDataModule, check_texts
+from rnnzoo.data.base import EncodedRows, Encoder, HFDataModule, check_texts
 from rnnzoo.data.classification import build_tokenizer
 from rnnzoo.data.hf import DataFiles, column_values
-from rnnzoo.tokenizers import PairTokenizer, TextTokenizer
+from rnnzoo.data.token_cache import tokenizer_digest
+from rnnzoo.tokenizers import PairTokenizer, TextTokenizer, Tokenizer
 
 __all__ = ["TranslationBatch", "TranslationDataModule"]  # TranslationBatch: re-exported from rnnzoo.batches
 
 log = logging.getLogger(__name__)
+
+
+class PairEncoder(Encoder):
+    """The ids of each pair: ``{"source_ids": [...], "target_ids": [<bos>, ..., <eos>]}`` (None read as empty).
+
+    Args:
+        tokenizer: the source and target tokenizers.
+        source: the source column, or the source language's key in ``translation``.
+        target: the target column, or the target language's key in ``translation``.
+        translation: the one column of ``{language: text}`` dicts, or None for two text columns.
+    """
+
+    def __init__(self, tokenizer: PairTokenizer, source: str, target: str, translation: str | None) -> None:
+        self.tokenizer, self.source, self.target, self.translation = tokenizer, source, target, translation
+        self.columns = (source, target) if translation is None else (translation,)
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """The source and target ids of every pair."""
+        if self.translation is None:
+            sources, targets = batch[self.source], batch[self.target]
+        else:
+            entries = batch[self.translation]
+            sources, targets = [e[self.source] for e in entries], [e[self.target] for e in entries]
+        target: TextTokenizer = self.tokenizer.target
+        target_ids = target.encode_batch([text or "" for text in targets])
+        return {
+            "source_ids": self.tokenizer.source.encode_batch([text or "" for text in sources]),
+            "target_ids": [[target.bos_id, *ids, target.eos_id] for ids in target_ids],
+        }
+
+    def key(self) -> dict[str, Any]:
+        """Both tokenizers' digests and the columns."""
+        tokenizers = {side: tokenizer_digest(getattr(self.tokenizer, side)) for side in ("source", "target")}
+        return {**tokenizers, "columns": [self.source, self.target, self.translation]}
 
 
 class TranslationDataModule(HFDataModule):
@@ -64,6 +99,10 @@ class TranslationDataModule(HFDataModule):
         bucketing: group pairs of similar source length into batches.
         pool_batches: batches per sorted pool when bucketing.
         num_workers: DataLoader worker processes.
+        cache: keep the trained tokenizers and the encoded splits beside the dataset's own ``datasets``
+            cache files (``Dataset.map``), so that a later run with the same data and options reads them
+            instead of training and encoding again; False computes them every run.
+        num_proc: processes that encode a split (``Dataset.map``'s ``num_proc``); None: one.
         streaming: read every split as a stream (see :class:`~rnnzoo.data.base.HFDataModule`): pairs are
             encoded a pool at a time as training reads them; the tokenizers still come from the training split,
             read from the stream. Needs a validation split of its own.
@@ -103,6 +142,8 @@ class TranslationDataModule(HFDataModule):
         bucketing: bool = True,
         pool_batches: int = 100,
         num_workers: int = 0,
+        cache: bool = True,
+        num_proc: int | None = None,
         streaming: bool = False,
         shuffle_buffer: int = 10_000,
     ) -> None:
@@ -161,13 +202,21 @@ class TranslationDataModule(HFDataModule):
         """Source and target tokenizers, trained on the training split on first use."""
         if self._tokenizer is None:
             hp = self.hparams
-            sources, targets = self.pairs(hp.train_split)
-            options = (hp.lowercase, hp.normalization, hp.min_freq, hp.max_vocab_size, hp.bpe_vocab_size)
+            names = ("tokenizer", "lowercase", "normalization", "min_freq", "max_vocab_size", "bpe_vocab_size")
+            options = {name: hp[name] for name in names}
+            options["columns"] = [hp.source_column, hp.target_column, hp.translation_column]
+            source = self.cached_tokenizer("source-tokenizer", lambda: self._train_tokenizer(0), **options)
             self._tokenizer = PairTokenizer(
-                build_tokenizer(hp.tokenizer, sources, *options), build_tokenizer(hp.tokenizer, targets, *options)
+                source, self.cached_tokenizer("target-tokenizer", lambda: self._train_tokenizer(1), **options)
             )
             log.info("trained %s tokenizers on %r: %s", hp.tokenizer, hp.train_split, self._tokenizer.vocab_sizes)
         return self._tokenizer
+
+    def _train_tokenizer(self, side: int) -> Tokenizer:
+        """A tokenizer trained on the sources (``side`` 0) or the targets (1) of the training split."""
+        hp = self.hparams
+        options = (hp.lowercase, hp.normalization, hp.min_freq, hp.max_vocab_size, hp.bpe_vocab_size)
+        return build_tokenizer(hp.tokenizer, self.pairs(hp.train_split)[side], *options)
 
     @property
     def vocab_size(self) -> dict[str, int]:
@@ -176,24 +225,27 @@ class TranslationDataModule(HFDataModule):
 
     # Encoding.
 
-    def _fitting(self, keep: list[int], source_ids: list[list[int]], target_ids: list[list[int]]) -> list[int]:
-        """The pairs of ``keep`` within ``max_source_length`` / ``max_target_length`` (training only)."""
+    def _fitting(self, keep: list[int], source_ids: list[Tensor], target_ids: list[Tensor]) -> list[int]:
+        """The pairs of ``keep`` within ``max_source_length`` / ``max_target_length`` (training only).
+
+        A target's length is counted without its ``<bos>`` and ``<eos>``.
+        """
         hp = self.hparams
         return [
             i
             for i in keep
             if (hp.max_source_length is None or len(source_ids[i]) <= hp.max_source_length)
-            and (hp.max_target_length is None or len(target_ids[i]) <= hp.max_target_length)
+            and (hp.max_target_length is None or len(target_ids[i]) - 2 <= hp.max_target_length)
         ]
 
     def encode(self, split: str, rows: Dataset | None = None) -> EncodedRows:
         """Ids of ``split`` (or of ``rows``, a part of it); empty pairs dropped, over-long training pairs dropped."""
         hp = self.hparams
-        sources, targets = self.pairs(split, rows)
-        target_tokenizer: TextTokenizer = self.tokenizer.target
-        source_ids = self.tokenizer.source.encode_batch(sources)
-        target_ids = target_tokenizer.encode_batch(targets)
-        keep = [i for i, (s, t) in enumerate(zip(source_ids, target_ids, strict=True)) if s and t]
+        sources, targets = self.pairs(split, rows)  # checked, and the references
+        encoder = PairEncoder(self.tokenizer, hp.source_column, hp.target_column, hp.translation_column)
+        columns = self.encoded_columns(split, self.rows(split) if rows is None else rows, encoder)
+        source_ids, target_ids = columns["source_ids"], columns["target_ids"]
+        keep = [i for i, (s, t) in enumerate(zip(source_ids, target_ids, strict=True)) if len(s) and len(t) > 2]
         if len(keep) < len(sources):
             log.warning("split %r: dropped %d pair(s) with an empty side", split, len(sources) - len(keep))
         if split == hp.train_split:
@@ -203,10 +255,9 @@ class TranslationDataModule(HFDataModule):
             keep = fits
         if not keep and rows is None:
             raise ValueError(f"split {split!r} of {self.source!r} holds no pair with text on both sides")
-        bos, eos = target_tokenizer.bos_id, target_tokenizer.eos_id
         fields = {
-            "sources": [torch.tensor(source_ids[i], dtype=torch.long) for i in keep],
-            "targets": [torch.tensor([bos, *target_ids[i], eos], dtype=torch.long) for i in keep],
+            "sources": [source_ids[i] for i in keep],
+            "targets": [target_ids[i] for i in keep],
             "references": [targets[i] for i in keep],
         }
         return EncodedRows(fields, [len(source_ids[i]) for i in keep])
