@@ -541,6 +541,7 @@ class HFDataModule(LightningDataModule):
             torch.initial_seed(),
             stream.features,
             empty,
+            f"split {split!r} of {self.source!r}",
         )
         return StreamLoader(batches)
 

@@ -12,6 +12,7 @@ from typing import Any
 from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict, get_dataset_config_names, load_dataset
 from datasets.exceptions import DatasetGenerationError
 
+from rnnzoo.data.streaming import read_stream
 from rnnzoo.tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,8 @@ def get_split(
     rows = splits[split]
     if column is not None:
         check_columns(rows, split, dataset, {option: [column]})
-    if (next(iter(rows), None) is None) if isinstance(rows, IterableDataset) else len(rows) == 0:
+    name = f"split {split!r} of dataset {dataset!r}"
+    if (next(read_stream(rows, name), None) is None) if isinstance(rows, IterableDataset) else len(rows) == 0:
         raise ValueError(f"split {split!r} of dataset {dataset!r} is empty")
     return rows
 
@@ -219,7 +221,7 @@ def column_names(rows: Dataset | IterableDataset) -> list[str]:
     """The columns of a split; of a stream whose features are not declared (CSV, text), its first row's."""
     if rows.column_names is not None:
         return list(rows.column_names)
-    return list(next(iter(rows), None) or {})
+    return list(next(read_stream(rows), None) or {})
 
 
 def column_values(rows: Dataset | IterableDataset, column: str) -> list[Any]:
@@ -228,7 +230,7 @@ def column_values(rows: Dataset | IterableDataset, column: str) -> list[Any]:
     A stream is read whole, that column only.
     """
     if isinstance(rows, IterableDataset):
-        return [row[column] for row in rows.select_columns([column])]
+        return [row[column] for row in read_stream(rows.select_columns([column]))]
     return rows.select_columns([column]).to_dict()[column]
 
 

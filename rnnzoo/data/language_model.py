@@ -573,6 +573,7 @@ class LanguageModelDataModule(HFDataModule):
             separator,
             train and hp.random_tbptt_length,
             torch.initial_seed(),
+            name=f"split {split!r} of {self.source!r}",
         )
         return StreamLoader(chunks)
 

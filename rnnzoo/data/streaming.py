@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 from datasets import Dataset, IterableDataset
+from datasets.exceptions import DatasetGenerationError
 from torch.utils.data import DataLoader
 from torch.utils.data import IterableDataset as TorchIterableDataset
 
@@ -33,10 +35,25 @@ LIGHTNING_PREFETCH = 1
 """Batches Lightning's data fetcher reads ahead of the model from a loader without a length."""
 
 
+def read_stream(stream: IterableDataset, name: str = "a streamed split") -> Iterator[dict[str, Any]]:
+    """The rows of ``stream``, with one clear error for a file that does not read (found only as it is read).
+
+    Raises:
+        ValueError: naming the split (``name``) and what went wrong.
+    """
+    try:
+        yield from stream
+    except (pa.ArrowException, DatasetGenerationError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{name} does not read: {error}. Check that the files are what their extension (or "
+            "builder) says, whole and well formed; without streaming, the whole file is checked before training"
+        ) from error
+
+
 def stream_blocks(stream: IterableDataset, column: str, size: int = 1000) -> Iterator[list[Any]]:
     """The values of ``column``, ``size`` rows at a time, read from ``stream`` (never held whole)."""
     block: list[Any] = []
-    for row in stream.select_columns([column]):
+    for row in read_stream(stream.select_columns([column])):
         block.append(row[column])
         if len(block) == size:
             yield block
@@ -69,6 +86,7 @@ class StreamedBatches(TorchIterableDataset):
         seed: the seed of the shuffling.
         features: the stream's features, given to each pool's ``Dataset`` (None: inferred from its rows).
         empty_error: makes the error raised when a whole pass yields no batch (every row dropped).
+        name: the split, for messages.
     """
 
     def __init__(
@@ -84,6 +102,7 @@ class StreamedBatches(TorchIterableDataset):
         seed: int = 0,
         features: Any = None,
         empty_error: Callable[[], Exception] | None = None,
+        name: str = "a streamed split",
     ) -> None:
         super().__init__()
         if buffer_size <= 0:
@@ -92,7 +111,7 @@ class StreamedBatches(TorchIterableDataset):
         self.batch_size, self.train, self.bucketing = batch_size, train, bucketing
         self.pool_size = batch_size * pool_batches
         self.buffer_size = buffer_size
-        self.features, self.empty_error = features, empty_error
+        self.features, self.empty_error, self.name = features, empty_error, name
         self.generator = torch.Generator().manual_seed(seed)
         self._pass = -1
         self._pools: list[dict[str, Any]] = []  # the snapshots taken at the start of the last two pools
@@ -117,7 +136,7 @@ class StreamedBatches(TorchIterableDataset):
             self.stream.set_epoch(self._pass)
             buffer, self._position = [], 0
         self._pools, self._ended = [], False
-        rows, yielded = iter(self.stream), False
+        rows, yielded = read_stream(self.stream, self.name), False
         while True:
             # The stream's own state is live only once its iteration has begun: the first pool starts where it did.
             self._pools = [*self._pools[-1:], self._snapshot(buffer, stream_state)]
@@ -225,6 +244,7 @@ class StreamedChunks(TorchIterableDataset):
             lane; None: ``8 * steps``.
         block_rows: rows read and encoded at a time (at most).
         block_chars: characters read and encoded at a time (at most, but at least one row).
+        name: the split, for messages.
     """
 
     def __init__(
@@ -240,6 +260,7 @@ class StreamedChunks(TorchIterableDataset):
         run_length: int | None = None,
         block_rows: int = 256,
         block_chars: int = 1 << 20,
+        name: str = "a streamed split",
     ) -> None:
         super().__init__()
         if random_lengths and steps < 10:
@@ -248,7 +269,7 @@ class StreamedChunks(TorchIterableDataset):
         self.batch_size, self.steps, self.random_lengths, self.seed = batch_size, steps, random_lengths, seed
         self.separator = np.asarray(separator or [], dtype=np.int64)
         self.run_length = 8 * steps if run_length is None else run_length
-        self.block_rows, self.block_chars = block_rows, block_chars
+        self.block_rows, self.block_chars, self.name = block_rows, block_chars, name
         self._pass = -1
         self._states: list[dict[str, Any]] = []  # the state after each of the last chunks yielded
         self._ended = False
@@ -310,7 +331,7 @@ class StreamedChunks(TorchIterableDataset):
         """The stream's rows a block at a time, encoded (the stream's position is saved after each block)."""
         block: list[str] = []
         characters = 0
-        for row in self.stream:
+        for row in read_stream(self.stream, self.name):
             block.append(row[self.column])
             characters += len(row[self.column] or "")
             if len(block) == self.block_rows or characters >= self.block_chars:

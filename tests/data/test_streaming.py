@@ -264,3 +264,12 @@ def test_an_empty_stream_is_an_error(tmp_path):
     data = LanguageModelDataModule(dataset=str(tmp_path), streaming=True)
     with pytest.raises(ValueError, match="split 'train' of dataset .* is empty"):
         data.setup("fit")
+
+
+def test_a_file_that_does_not_read_is_one_clear_error(tmp_path):
+    good = '{"text": "fine", "label": 1}\n'
+    (tmp_path / "train.jsonl").write_text(good * 3 + "{broken\n")
+    (tmp_path / "validation.jsonl").write_text(good)
+    data = ClassificationDataModule(dataset=str(tmp_path), streaming=True)
+    with pytest.raises(ValueError, match="split 'train' of dataset .* does not read: JSON parse error"):
+        data.setup("fit")
