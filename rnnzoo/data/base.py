@@ -395,14 +395,14 @@ class HFDataModule(LightningDataModule):
             return train()
         versions = [__version__, tokenizers.__version__]  # a new release may train otherwise
         key = cache_key(kind=name, dataset=rows._fingerprint, options=options, versions=versions)
-        path = folder / f"rnnzoo-{name}-{key[:32]}.json"
+        path = folder / f"rnnzoo-{name}-{key[:32]}.tokenizer.json"
         if path.is_file():
             try:
                 tokenizer = tokenizer_from_dict(json.loads(path.read_text(encoding="utf-8")))
                 log.info("read the %s from %s", name, path)
                 return tokenizer
             except (ValueError, KeyError, TypeError) as error:  # a damaged file: train again
-                log.warning("%s file %s does not read (%s): training it again", name, path, error)
+                log.warning("%s file %s does not read (%s): training the %s again", name, path, error, name)
         tokenizer = train()
         description = json.dumps(tokenizer.to_dict(), ensure_ascii=False).encode("utf-8")
         write_atomically(path, lambda file: file.write(description))

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import tokenizers
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
-from rnnzoo._version import __version__
 from rnnzoo.batches import TokenChunk
 from rnnzoo.data.base import HFDataModule
 from rnnzoo.data.batching import ResumableLoader, seeded_generator
@@ -29,10 +26,9 @@ from rnnzoo.data.token_cache import (
     row_blocks,
     token_dtype,
     tokenizer_digest,
-    write_atomically,
     write_token_file,
 )
-from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer, tokenizer_from_dict
+from rnnzoo.tokenizers import CharTokenizer, TextTokenizer, Tokenizer
 
 TOKENIZERS = ("char", "word", "bpe")
 
@@ -327,7 +323,16 @@ class LanguageModelDataModule(HFDataModule):
         if self._tokenizer is None and self.hparams.pretrained_tokenizer is not None:
             self._tokenizer = pretrained_tokenizer(self.hparams.pretrained_tokenizer)
         if self._tokenizer is None:
-            self._tokenizer = self._cached_tokenizer() if self.hparams.token_cache else self._train_tokenizer()
+            hp = self.hparams
+            if hp.token_cache:  # kept beside the token files
+                options = {
+                    name: hp[name] for name in ("text_column", "tokenizer", "unk_token", "min_freq", "max_vocab_size")
+                }
+                self._tokenizer = self.cached_tokenizer(
+                    "tokenizer", self._train_tokenizer, self.cache_folder, **options
+                )
+            else:
+                self._tokenizer = self._train_tokenizer()
             log.info(
                 "a %d-token %s vocabulary, of split %r",
                 len(self._tokenizer),
@@ -359,31 +364,6 @@ class LanguageModelDataModule(HFDataModule):
                 f"no word of split {hp.train_split!r} is seen {hp.min_freq} times or more: lower min_freq "
                 f"(now {hp.min_freq}) or give more training text"
             )
-        return tokenizer
-
-    def _cached_tokenizer(self) -> Tokenizer:
-        """The tokenizer trained from the training split, kept in the cache folder for later runs."""
-        hp = self.hparams
-        key = cache_key(
-            kind="tokenizer",
-            dataset=self.rows(hp.train_split)._fingerprint,
-            split=hp.train_split,
-            column=hp.text_column,
-            options={name: hp[name] for name in ("tokenizer", "unk_token", "min_freq", "max_vocab_size")},
-            # A new release or tokenizers library may train otherwise; the token files depend on the result alone.
-            versions=[__version__, tokenizers.__version__],
-        )
-        path = self.cache_folder / f"{key}.tokenizer.json"
-        if path.is_file():
-            try:
-                tokenizer = tokenizer_from_dict(json.loads(path.read_text(encoding="utf-8")))
-                log.info("read the tokenizer from %s", path)
-                return tokenizer
-            except (ValueError, KeyError, TypeError) as error:  # a damaged file: train again
-                log.warning("tokenizer file %s does not read (%s): training the tokenizer again", path, error)
-        tokenizer = self._train_tokenizer()
-        description = json.dumps(tokenizer.to_dict(), ensure_ascii=False).encode("utf-8")
-        write_atomically(path, lambda file: file.write(description))
         return tokenizer
 
     @property

@@ -149,7 +149,7 @@ def test_a_damaged_cache_is_rebuilt(tmp_path, tiny_corpus, caplog):
     (tokenizer_file,) = cache.glob("*.tokenizer.json")
     tokenizer_file.write_text("{", encoding="utf-8")
     data = LanguageModelDataModule(str(tiny_corpus), token_cache=True, cache_dir=str(cache))
-    with caplog.at_level(logging.WARNING, logger="rnnzoo.data.language_model"):
+    with caplog.at_level(logging.WARNING, logger="rnnzoo.data.base"):
         assert data.tokenizer == reference.tokenizer
     assert "training the tokenizer again" in caplog.text
     assert not list(cache.glob(".*.tmp"))
