@@ -17,7 +17,6 @@ interrupted one would have read, exactly. Every random draw comes from a generat
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -160,7 +159,7 @@ class StreamedBatches(TorchIterableDataset):
         return {
             "start": self._position,
             "stream": stream_state,
-            "buffer": copy.deepcopy(buffer),
+            "buffer": list(buffer),  # rows are read, never changed: a copy of the list is enough
             "generator": self.generator.get_state(),
         }
 
