@@ -73,8 +73,9 @@ def test_two_processes_train_and_validate_like_one(task, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["language_model", "classifier"])
+@pytest.mark.parametrize("task", ["language_model", "classifier", "language_model_streaming", "classifier_streaming"])
 def test_the_command_line_runs_a_recipe_on_two_processes(task, tmp_path):
+    """Streamed, the processes' parts make unequal numbers of batches: every process must stop with the first."""
     from test_reproducibility import DATA, fit, last_checkpoint, validation_metrics
 
     data = DATA[task](tmp_path / "data")

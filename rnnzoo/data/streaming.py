@@ -197,6 +197,10 @@ class StreamedBatches(TorchIterableDataset):
         for batch in batches:
             yield self.collate([encoded[index] for index in batch])
 
+    def end_pass(self) -> None:
+        """End this pass where it is (under DDP, when another process's part ran out): the next one starts anew."""
+        self._ended = True
+
     def state_dict(self, lag: int = 0) -> dict[str, Any]:
         """The state after the batch ``lag`` batches before the last one yielded (see :class:`StreamLoader`)."""
         position = max(self._position - (0 if self._ended else lag), 0)
@@ -221,8 +225,12 @@ class StreamedChunks(TorchIterableDataset):
     passages of contiguous text. Every lane is a continuous text of whole documents. Once every lane holds more than
     a chunk, a chunk of ``steps`` tokens is cut from all of them; lane ``b`` of batch ``k + 1``
     continues where lane ``b`` of batch ``k`` stopped, as the model, carrying its state, expects.
-    When the stream ends, the last chunk is as long as the shortest lane allows, and what the other
-    lanes hold beyond it is not read (fewer than one document per lane).
+    When the stream ends, the last chunk is as long as the shortest lane allows, and what the others
+    hold beyond it is not read. If that would leave most of what the lanes hold unread (the shortest
+    holds less than half of their mean: a short split, with fewer runs than lanes, such as a DDP
+    process's part of a small validation split), the tokens left are first laid out again as one
+    text cut into ``batch_size`` equal rows, as the in-memory layout is: the lanes then go on with
+    other text at that point, once, and at most ``batch_size - 1`` tokens are not read.
 
     ``encode_rows`` turns a block of rows into one id array per row, each already joined to what
     comes before it in its lane (``separator``: a newline's id for characters, nothing for words,
@@ -290,13 +298,14 @@ class StreamedChunks(TorchIterableDataset):
             if stream_state is not None:
                 self.stream.load_state_dict(stream_state)
             lanes = [lane.numpy().astype(np.int64) for lane in state["lanes"]]
-            started, run = list(state["started"]), list(state["run"])
+            started, run, balanced = list(state["started"]), list(state["run"]), state["balanced"]
             generator.set_state(state["generator"])
         else:
             self._pass += 1
             self.stream.set_epoch(self._pass)
             lanes = [np.zeros(0, dtype=np.int64) for _ in range(self.batch_size)]
             started, run = [False] * self.batch_size, [-1, 0]  # the lane of the current run, tokens it gained
+            balanced = False
             generator.manual_seed(self.seed + self._pass)
         self._states, self._ended = [], False
         blocks = self._blocks()
@@ -307,6 +316,12 @@ class StreamedChunks(TorchIterableDataset):
                 block = next(blocks, None)
                 if block is None:
                     exhausted = True
+                    lengths = [len(lane) for lane in lanes]
+                    if not balanced and 2 * min(lengths) * len(lengths) < sum(lengths):
+                        rest = np.concatenate(lanes)  # what is left, as one text in lane order, cut into equal rows
+                        width = len(rest) // self.batch_size
+                        lanes = [rest[lane * width : (lane + 1) * width] for lane in range(self.batch_size)]
+                        balanced = True
                     break
                 stream_state = self.stream.state_dict()  # live once the stream's iteration has begun
                 for ids in block:
@@ -321,7 +336,7 @@ class StreamedChunks(TorchIterableDataset):
                 break
             chunk = torch.from_numpy(np.stack([lane[: steps + 1] for lane in lanes]))
             lanes = [lane[steps:] for lane in lanes]  # the last target is the next chunk's first input
-            state = self._state(stream_state, lanes, started, run, generator)
+            state = self._state(stream_state, lanes, started, run, balanced, generator)
             self._states = [*self._states[-LIGHTNING_PREFETCH:], state]
             yield TokenChunk(chunk[:, :-1], chunk[:, 1:])
         self._ended = True
@@ -345,6 +360,7 @@ class StreamedChunks(TorchIterableDataset):
         lanes: list[np.ndarray],
         started: list[bool],
         run: list[int],
+        balanced: bool,
         generator: torch.Generator,
     ) -> dict[str, Any]:
         # The lanes' arrays are never changed in place (only sliced and concatenated): kept as they are.
@@ -355,8 +371,13 @@ class StreamedChunks(TorchIterableDataset):
             "lanes": list(lanes),
             "started": list(started),
             "run": list(run),
+            "balanced": balanced,
             "generator": generator.get_state(),
         }
+
+    def end_pass(self) -> None:
+        """End this pass where it is (under DDP, when another process's part ran out): the next one starts anew."""
+        self._ended = True
 
     def state_dict(self, lag: int = 0) -> dict[str, Any]:
         """The state after the chunk ``lag`` chunks before the last one yielded (see :class:`StreamLoader`)."""
@@ -380,15 +401,54 @@ class StreamLoader(DataLoader):
     which batch is the last), so the state saved is the one after the batch the model trained on,
     not after the one read ahead: a resumed run reads that one again. Streams are read in the
     main process (``num_workers: 0``), which keeps the position exact.
+
+    Under DDP the processes' parts of a stream rarely make the same number of batches, and a
+    process that stopped early would leave the others waiting in their gradient all-reduce for
+    ever. So before each batch the processes agree (one all-reduce of a flag) that every one of
+    them has one: a pass ends for all when the first one's part does, and the others' last
+    batches are not read.
     """
 
     def __init__(self, dataset: StreamedBatches | StreamedChunks) -> None:
         super().__init__(dataset, batch_size=None)
 
+    def __iter__(self) -> Iterator[Any]:
+        """The batches of a pass; under DDP, as many on every process."""
+        batches = super().__iter__()
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            yield from batches
+            return
+        device = (
+            torch.device("cuda", torch.cuda.current_device()) if torch.distributed.get_backend() == "nccl" else None
+        )
+        while True:
+            batch = next(batches, None)
+            every = torch.tensor([batch is not None], dtype=torch.int32, device=device)
+            torch.distributed.all_reduce(every, op=torch.distributed.ReduceOp.MIN)
+            if not every.item():
+                self.dataset.end_pass()  # for all: a resumed run starts the next pass on every process
+                return
+            yield batch
+
     def state_dict(self) -> dict[str, Any]:
-        """The stream's position after the batch the model trained on last."""
-        return self.dataset.state_dict(lag=LIGHTNING_PREFETCH)
+        """The stream's position after the batch the model trained on last (under DDP, every process's)."""
+        state = self.dataset.state_dict(lag=LIGHTNING_PREFETCH)
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return state
+        # Each process reads its own part: the checkpoint (written by rank 0) must hold every one's position.
+        states: list[Any] = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(states, state)
+        return {"ranks": states}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue where ``state`` says at the next iteration."""
+        """Continue where ``state`` says at the next iteration (under DDP, this process's part of it)."""
+        if "ranks" in state:
+            ranks = state["ranks"]
+            world_size = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+            if len(ranks) != world_size:
+                raise ValueError(
+                    f"the checkpoint holds the stream positions of {len(ranks)} processes, this run has {world_size}: "
+                    "resume a streamed run with as many processes as it had"
+                )
+            state = ranks[torch.distributed.get_rank() if torch.distributed.is_initialized() else 0]
         self.dataset.load_state_dict(state)
