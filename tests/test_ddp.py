@@ -82,3 +82,17 @@ def test_the_command_line_runs_a_recipe_on_two_processes(task, tmp_path):
     fit(task, data, tmp_path / "run", "--trainer.strategy", "ddp", "--trainer.devices", "2")
     assert last_checkpoint(tmp_path / "run")["global_step"] > 0
     assert validation_metrics(tmp_path / "run")  # validated, and logged once (by rank 0)
+
+
+@pytest.mark.slow
+def test_a_streamed_run_on_two_processes_saves_and_resumes_both_positions(tmp_path):
+    from test_reproducibility import DATA, fit, last_checkpoint
+
+    data = DATA["classifier_streaming"](tmp_path / "data")
+    ddp = ["--trainer.strategy", "ddp", "--trainer.devices", "2"]
+    fit("classifier_streaming", data, tmp_path / "run", *ddp, "--trainer.max_epochs", "1")
+    first = last_checkpoint(tmp_path / "run")
+    (state,) = first["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert len(state["ranks"]) == 2 and state["ranks"][0]["pass"] == state["ranks"][1]["pass"] == 0
+    fit("classifier_streaming", data, tmp_path / "run", *ddp, "--trainer.max_epochs", "2", "--ckpt_path", "last")
+    assert last_checkpoint(tmp_path / "run")["global_step"] == 2 * first["global_step"]

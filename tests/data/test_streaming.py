@@ -291,3 +291,12 @@ def test_a_split_shorter_than_a_run_per_lane_is_still_read_whole(tmp_path):
         for lane in range(3)
     )
     assert text in "\n".join(lines)
+
+
+def test_a_ddp_checkpoint_resumes_only_with_as_many_processes(tmp_path):
+    data = classification(reviews(tmp_path / "reviews"), streaming=True)
+    loader = data.train_dataloader()
+    state = loader.state_dict()
+    with pytest.raises(ValueError, match="stream positions of 2 processes, this run has 1"):
+        loader.load_state_dict({"ranks": [state, state]})
+    loader.load_state_dict({"ranks": [state]})  # one process's checkpoint, one process
