@@ -430,7 +430,8 @@ class HFDataModule(LightningDataModule):
             num_proc=self.hparams.get("num_proc"),
             desc=f"encoding {split!r}",
         )
-        return {name: arrow_tensors(encoded.data.column(name)) for name in encoded.column_names}
+        table = encoded.with_format("arrow")[:]  # the rows in order, through any indices mapping
+        return {name: arrow_tensors(table.column(name)) for name in encoded.column_names}
 
     # What the model reads, known before setup().
 

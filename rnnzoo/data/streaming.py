@@ -6,7 +6,7 @@ A HuggingFace ``IterableDataset`` is read row by row and never held whole. Two m
   shuffle buffer (training), are encoded a pool at a time by the data module's own ``encode``,
   sorted by length within the pool, cut into batches and shuffled, as the in-memory
   :class:`~rnnzoo.data.batching.BucketBatchSampler` does with a split it holds.
-* :class:`StreamedChunks` (language models): documents are dealt out to ``batch_size`` lanes,
+* :class:`StreamedChunks` (language models): runs of documents are dealt out to ``batch_size`` lanes,
   each a continuous text, cut into truncated-BPTT chunks as they fill.
 
 Both follow Lightning's stateful-loader protocol through :class:`StreamLoader`: a checkpoint

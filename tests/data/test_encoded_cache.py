@@ -145,3 +145,15 @@ def test_arrow_columns_read_as_the_lists_they_hold(rows):
             assert tensor.dtype == torch.long and tensor.numel() == want.numel()
             if want.numel():
                 assert torch.equal(tensor, want)
+
+
+def test_a_carved_validation_split_reads_its_own_rows_from_the_cache(tmp_path):
+    rows = [{"text": " ".join(s) or "empty", "label": len(s) % 2} for s in sentences(120)]
+    folder = write_jsonl(tmp_path / "train_only", {"train": rows})  # validation is carved: an indices mapping
+    one, two = (ClassificationDataModule(dataset=str(folder), cache=cache) for cache in (True, False))
+    for data in (one, two):
+        data.setup("fit")
+    for split in ("train", "validation"):
+        assert len(one.encoded[split]) == len(two.encoded[split]) > 0
+        assert all(torch.equal(a, b) for a, b in zip(one.encoded[split].ids, two.encoded[split].ids, strict=True))
+        assert one.encoded[split].targets == two.encoded[split].targets
