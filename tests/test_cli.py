@@ -48,6 +48,9 @@ def test_every_recipe_runs_one_step(recipe, tmp_path, monkeypatch):
     if hub_id.startswith("../"):  # a local folder keeps its configuration
         hub_only = []
     files = shared_file_arguments(config)
+    source = data_args.get("pretrained_tokenizer")
+    if isinstance(source, str) and source.startswith("runs/"):  # another recipe's exported run (ULMFiT)
+        export_the_run_of(source, local)
     main(
         [
             "fit",
@@ -61,6 +64,16 @@ def test_every_recipe_runs_one_step(recipe, tmp_path, monkeypatch):
             "true",
         ]
     )
+
+
+def export_the_run_of(source: str, dataset: Path) -> None:
+    """Make ``runs/<name>/export`` as its recipe says (``fit``, then ``export``), with two training steps."""
+    name = Path(source).parts[1]
+    (recipe,) = [path for path in RECIPE_FILES if f"name: {name}}}" in path.read_text()]
+    steps = ["--trainer.max_steps", "2", "--trainer.val_check_interval", "1", "--trainer.limit_val_batches", "1"]
+    main(["fit", "--config", str(recipe), "--data.dataset", str(dataset), *steps, "--trainer.max_time", "null"])
+    (checkpoint,) = Path("runs", name).rglob("last.ckpt")
+    main(["export", "--ckpt_path", str(checkpoint), "--out", source])
 
 
 def shared_file_arguments(config: dict) -> list[str]:
