@@ -6,6 +6,7 @@ The ULMFiT-style use: a language model's embedding and backbone under a new clas
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -46,6 +47,11 @@ class TransferReport:
         return "\n".join(lines)
 
 
+def plain_name(name: str) -> str:
+    """A state-dict name without a parametrization: ``a.parametrizations.w.original`` -> ``a.w``."""
+    return re.sub(r"\.parametrizations\.([^.]+)\.original$", r".\1", name)
+
+
 def transfer_weights(source: RNNTask, target: RNNTask, parts: Sequence[str] | None = None) -> TransferReport:
     """Copy every tensor of ``source`` into the tensor of ``target`` with the same name and shape.
 
@@ -62,26 +68,31 @@ def transfer_weights(source: RNNTask, target: RNNTask, parts: Sequence[str] | No
     Raises:
         ValueError: when nothing at all can be moved.
     """
+    # A weight under a parametrization (weight_drop's DropConnect) is stored as ...parametrizations.<name>.original:
+    # it is the same weight as a plain one, on either side.
+    source_names = {plain_name(name): name for name in source.state_dict()}
     source_state, target_state = source.state_dict(), target.state_dict()
-    loaded, reinitialised = [], {}
+    loaded, used, reinitialised = [], set(), {}
     with torch.no_grad():
         for name, tensor in target_state.items():
+            source_name = source_names.get(plain_name(name))
             if parts is not None and not name.startswith(tuple(parts)):
                 reinitialised[name] = "not among the parts asked for"
-            elif name not in source_state:
+            elif source_name is None:
                 reinitialised[name] = "the source has no such tensor"
-            elif source_state[name].shape != tensor.shape:
-                shapes = f"{list(source_state[name].shape)} in the source, {list(tensor.shape)} here"
+            elif source_state[source_name].shape != tensor.shape:
+                shapes = f"{list(source_state[source_name].shape)} in the source, {list(tensor.shape)} here"
                 reinitialised[name] = f"shape differs ({shapes})"
             else:
-                tensor.copy_(source_state[name])
+                tensor.copy_(source_state[source_name])
                 loaded.append(name)
+                used.add(source_name)
     if not loaded:
         raise ValueError(
             f"no tensor of the {type(source).__name__} fits the {type(target).__name__}: "
             "use the same cell, sizes and vocabulary for the parts to move"
         )
-    unused = [name for name in source_state if name not in loaded]
+    unused = [name for name in source_state if name not in used]
     if any(name.startswith("embedding.") for name in loaded) and source.tokenizer is not None:
         target.tokenizer = source.tokenizer
     report = TransferReport(loaded, reinitialised, unused)

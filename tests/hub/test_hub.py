@@ -442,3 +442,21 @@ def test_export_refuses_a_bundled_models_name_and_a_file(tmp_path, monkeypatch, 
         error = capsys.readouterr().err
         assert message in error and "Traceback" not in error
     assert not (tmp_path / "sst2-gru_small").exists() and (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
+def test_transfer_moves_weights_under_weight_drop_both_ways():
+    """AWD-LSTM's DropConnect stores weight_hh as ...parametrizations.weight_hh_l0.original: the same weight."""
+    torch.manual_seed(0)
+    source = LanguageModel(30, "lstm", hidden_size=16, num_layers=1, dropout=0.0, weight_drop=0.5)
+    assert any(".parametrizations." in name for name in source.state_dict())
+    plain = Classifier(30, 2, "lstm", hidden_size=16, embedding_size=16, bidirectional=False)
+    report = transfer_weights(source, plain, ["embedding", "backbone"])
+    assert set(report.loaded) == {name for name in plain.state_dict() if name.startswith(("embedding", "backbone"))}
+    assert not [name for name in report.unused if "weight_hh" in name]
+    source.eval()  # DropConnect off: the parametrized weight is the stored one
+    recurrent = dict(source.backbone.named_parameters())
+    stored = next(value for name, value in recurrent.items() if name.endswith("weight_hh_l0.original"))
+    torch.testing.assert_close(plain.backbone.layers[0][0].weight_hh_l0, stored)
+    back = LanguageModel(30, "lstm", hidden_size=16, num_layers=1, dropout=0.0, weight_drop=0.5)
+    again = transfer_weights(plain, back, ["backbone"])
+    assert any(name.endswith("weight_hh_l0.original") for name in again.loaded)
