@@ -307,6 +307,9 @@ class HFDataModule(LightningDataModule):
         """
         if not self.streaming:
             return
+        buffer = self.hparams.get("shuffle_buffer", 1)
+        if buffer <= 0:
+            raise ValueError(f"shuffle_buffer must be a positive number of rows, got {buffer}")
         for option, why in type(self).whole_split_options.items():
             if self.hparams.get(option) not in (None, False, 0):
                 raise ValueError(f"streaming: true cannot work with {option}={self.hparams[option]!r}, which {why}")

@@ -311,9 +311,12 @@ class TaggingDataModule(LabelledDataModule):
         """The character vocabulary (None for frame inputs), built from the training split on first use."""
         if self.hparams.frames_column is None and self._char_tokenizer is None:
             column = self.hparams.tokens_column
-            train = lambda: build_char_tokenizer(self._train_sentences())  # noqa: E731
+            train = self._train_char_vocabulary
             self._char_tokenizer = self.cached_tokenizer("char-vocabulary", train, tokens_column=column)
         return self._char_tokenizer
+
+    def _train_char_vocabulary(self) -> CharTokenizer:
+        return build_char_tokenizer(self._train_sentences())
 
     def _train_vocabulary(self) -> WordVocabulary:
         hp = self.hparams

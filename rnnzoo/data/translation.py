@@ -241,9 +241,11 @@ class TranslationDataModule(HFDataModule):
     def encode(self, split: str, rows: Dataset | None = None) -> EncodedRows:
         """Ids of ``split`` (or of ``rows``, a part of it); empty pairs dropped, over-long training pairs dropped."""
         hp = self.hparams
+        whole = rows is None
+        rows = self.rows(split) if rows is None else rows
         sources, targets = self.pairs(split, rows)  # checked, and the references
         encoder = PairEncoder(self.tokenizer, hp.source_column, hp.target_column, hp.translation_column)
-        columns = self.encoded_columns(split, self.rows(split) if rows is None else rows, encoder)
+        columns = self.encoded_columns(split, rows, encoder)
         source_ids, target_ids = columns["source_ids"], columns["target_ids"]
         keep = [i for i, (s, t) in enumerate(zip(source_ids, target_ids, strict=True)) if len(s) and len(t) > 2]
         if len(keep) < len(sources):
@@ -253,7 +255,7 @@ class TranslationDataModule(HFDataModule):
             if len(fits) < len(keep):
                 log.warning("split %r: dropped %d over-long pair(s)", split, len(keep) - len(fits))
             keep = fits
-        if not keep and rows is None:
+        if not keep and whole:
             raise ValueError(f"split {split!r} of {self.source!r} holds no pair with text on both sides")
         fields = {
             "sources": [source_ids[i] for i in keep],

@@ -244,6 +244,11 @@ def test_options_that_need_the_whole_split_are_refused(module, options, message)
         module(dataset="somewhere", streaming=True, **options)
 
 
+def test_an_empty_shuffle_buffer_is_refused_when_the_module_is_made():
+    with pytest.raises(ValueError, match="shuffle_buffer must be a positive number of rows, got 0"):
+        ClassificationDataModule(dataset="somewhere", streaming=True, shuffle_buffer=0)
+
+
 def test_a_missing_validation_split_is_not_carved_from_a_stream(tmp_path):
     folder = write_jsonl(
         tmp_path / "train_only", {"train": [{"text": "good", "label": 1}, {"text": "bad", "label": 0}]}
