@@ -95,16 +95,23 @@ SPECS = {
 
 def measure(folder: Path, recipe: dict, spec: dict) -> dict[str, float]:
     """Test metrics of the artifact in ``folder`` on the local copy of its data (or the generated data), in float32."""
-    options = {**recipe["data"]["init_args"], **spec["data_options"]}
+    options = {key: local_path(value) for key, value in {**recipe["data"]["init_args"], **spec["data_options"]}.items()}
     if spec["local_copy"] is not None:  # else the data is generated
         options["dataset"] = str(SHARED_DATA / spec["local_copy"])
     data_class = import_class(recipe["data"]["class_path"])
     if "pretrained_tokenizer" in inspect.signature(data_class).parameters:
         options["pretrained_tokenizer"] = str(folder)  # else the data rebuilds the same vocabularies from train
+        options.pop("extend_vocabulary", None), options.pop("max_new_words", None)  # in the pretrained tokenizer
     data = data_class(**options)
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
     results = trainer.test(RNNTask.from_pretrained(folder), data, verbose=False)[0]
     return {name: rounded(float(value)) for name, value in sorted(results.items())}
+
+
+def local_path(value: object) -> object:
+    """A recipe's ``../shared/data/...`` path (relative to the repository) made absolute; other values as they are."""
+    prefix = "../shared/data/"
+    return str(SHARED_DATA / value[len(prefix) :]) if isinstance(value, str) and value.startswith(prefix) else value
 
 
 def rounded(value: float) -> float:

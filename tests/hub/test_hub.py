@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -397,6 +398,10 @@ def test_bundled_models_reproduce_their_card_metrics(name, tmp_path):
     data_class = import_class(recipe["data"]["class_path"])
     if "pretrained_tokenizer" in inspect.signature(data_class).parameters:
         options["pretrained_tokenizer"] = name  # else the data rebuilds the same vocabularies from its training split
+        options.pop("extend_vocabulary", None), options.pop("max_new_words", None)  # already in that tokenizer
+    elif options.get("extend_vocabulary"):  # rebuilt from train and the vectors file: the recipe's path, read locally
+        folder, file = Path(options["extend_vocabulary"]).parts[-2:]
+        options["extend_vocabulary"] = str(shared_dataset(folder) / file)
     data = data_class(**options)
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
     measured = trainer.test(load_pretrained(name), data, verbose=False)[0]
