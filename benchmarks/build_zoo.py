@@ -48,6 +48,13 @@ SPECS = {
         "license": "CC BY-SA 4.0",
         "description": "BiLSTM part-of-speech tagger (17 universal tags) with character features, UD English-EWT",
     },
+    "wnut17-lstm_crf_glove": {
+        "recipe": "recipes/tagging/wnut17-lstm_crf_glove.yaml",
+        "local_copy": "wnut17",
+        "data_options": {"revision": None},
+        "license": "WNUT-17: CC BY 4.0; GloVe 6B vectors: PDDL 1.0 (Pennington et al. 2014)",
+        "description": "Named entities in tweets (6 types, BIO), frozen GloVe 6B 50d + char CNN, 2x256 BiLSTM + CRF",
+    },
     "multi30k_de_en-gru_small": {
         "recipe": "recipes/translation/multi30k_de_en-gru_small.yaml",
         "local_copy": "multi30k",
