@@ -48,6 +48,13 @@ SPECS = {
         "license": "CC BY-SA 4.0",
         "description": "BiLSTM part-of-speech tagger (17 universal tags) with character features, UD English-EWT",
     },
+    "ud_en_ewt_upos-lstm_glove": {
+        "recipe": "recipes/tagging/ud_en_ewt_upos-lstm_glove.yaml",
+        "local_copy": "ud_en_ewt",
+        "data_options": {"name": None, "revision": None},
+        "license": "UD English-EWT: CC BY-SA 4.0; GloVe 6B vectors: PDDL 1.0 (Pennington et al. 2014)",
+        "description": "BiLSTM part-of-speech tagger (17 universal tags), GloVe 6B 50d + character CNN, UD English-EWT",
+    },
     "wnut17-lstm_crf_glove": {
         "recipe": "recipes/tagging/wnut17-lstm_crf_glove.yaml",
         "local_copy": "wnut17",
