@@ -307,8 +307,8 @@ def test_list_models_filters_by_pattern_and_task(monkeypatch):
 def test_bundled_models_exist_and_are_small():
     names = list_models()
     assert {"tiny_shakespeare-lstm_small", "sst2-gru_small", "ud_en_ewt_upos-lstm_small"} <= set(names)
-    # The translator is 7.9 MiB, the WNUT-17 tagger 16.8 MiB (its 112,840-word GloVe table is most of it).
-    assert sum(get_model_info(name).size_bytes for name in names) < 40 * 2**20
+    # The translator is 7.9 MiB; the two GloVe taggers 16.8 and 17.1 MiB (their 113k-117k-word tables are most of it).
+    assert sum(get_model_info(name).size_bytes for name in names) < 56 * 2**20
     for name in names:
         info = get_model_info(name)
         assert (RECIPES.parent / info.recipe).is_file(), info.recipe
