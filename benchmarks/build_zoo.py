@@ -115,7 +115,8 @@ def measure(folder: Path, recipe: dict, spec: dict) -> dict[str, float]:
     data_class = import_class(recipe["data"]["class_path"])
     if "pretrained_tokenizer" in inspect.signature(data_class).parameters:
         options["pretrained_tokenizer"] = str(folder)  # else the data rebuilds the same vocabularies from train
-        options.pop("extend_vocabulary", None), options.pop("max_new_words", None)  # in the pretrained tokenizer
+        for option in ("extend_vocabulary", "max_new_words"):  # in the pretrained tokenizer
+            options.pop(option, None)
     data = data_class(**options)
     trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
     results = trainer.test(RNNTask.from_pretrained(folder), data, verbose=False)[0]

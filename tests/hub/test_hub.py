@@ -408,7 +408,8 @@ def test_bundled_models_reproduce_their_card_metrics(name, tmp_path):
     data_class = import_class(recipe["data"]["class_path"])
     if "pretrained_tokenizer" in inspect.signature(data_class).parameters:
         options["pretrained_tokenizer"] = name  # else the data rebuilds the same vocabularies from its training split
-        options.pop("extend_vocabulary", None), options.pop("max_new_words", None)  # already in that tokenizer
+        for option in ("extend_vocabulary", "max_new_words"):  # already in that tokenizer
+            options.pop(option, None)
     elif options.get("extend_vocabulary"):  # rebuilt from train and the vectors file: the recipe's path, read locally
         folder, file = Path(options["extend_vocabulary"]).parts[-2:]
         options["extend_vocabulary"] = str(shared_dataset(folder) / file)
